@@ -1,0 +1,187 @@
+"""load_model: every checkpoint layout, srapp's own format, and clear refusals."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import srapp
+from srapp import CheckpointError, load_model, save_checkpoint
+from srapp.archs import RCAN, SAN
+
+
+def _official_rcan_state(model: RCAN) -> dict[str, torch.Tensor]:
+    """Rename srapp's RCAN to the EDSR-style layout of the official RCAN release."""
+    ours = model.state_dict()
+    num_groups, num_blocks = model.config["num_groups"], model.config["num_blocks"]
+    official = {f"head.0.{p}": ours[f"head.{p}"] for p in ("weight", "bias")}
+    for g in range(num_groups):
+        for b in range(num_blocks):
+            src, dst = f"groups.{g}.blocks.{b}", f"body.{g}.body.{b}.body"
+            for p in ("weight", "bias"):
+                official[f"{dst}.0.{p}"] = ours[f"{src}.conv1.{p}"]
+                official[f"{dst}.2.{p}"] = ours[f"{src}.conv2.{p}"]
+                official[f"{dst}.3.conv_du.0.{p}"] = ours[f"{src}.attention.fc_reduce.{p}"]
+                official[f"{dst}.3.conv_du.2.{p}"] = ours[f"{src}.attention.fc_expand.{p}"]
+        for p in ("weight", "bias"):
+            official[f"body.{g}.body.{num_blocks}.{p}"] = ours[f"groups.{g}.conv.{p}"]
+    for p in ("weight", "bias"):
+        official[f"body.{num_groups}.{p}"] = ours[f"body_conv.{p}"]
+        official[f"tail.1.{p}"] = ours[f"tail.{p}"]
+        for i in range(0, len(model.upsampler), 2):
+            official[f"tail.0.{i}.{p}"] = ours[f"upsampler.{i}.{p}"]
+    mean = torch.tensor(model.config["rgb_mean"])
+    official["sub_mean.weight"] = torch.eye(3).view(3, 3, 1, 1)
+    official["sub_mean.bias"] = -255.0 * mean
+    official["add_mean.weight"] = torch.eye(3).view(3, 3, 1, 1)
+    official["add_mean.bias"] = 255.0 * mean
+    return official
+
+
+def _official_san_state(model: SAN) -> dict[str, torch.Tensor]:
+    """Rename srapp's SAN to the official SAN release layout, unused tensors included."""
+    ours = model.state_dict()
+    c = model.config["channels"]
+    official = {"gamma": ours["share_source_weight"]}
+    for p in ("weight", "bias"):
+        official[f"head.0.{p}"] = ours[f"head.{p}"]
+        official[f"tail.1.{p}"] = ours[f"tail.{p}"]
+        for i in range(0, len(model.upsampler), 2):
+            official[f"tail.0.{i}.{p}"] = ours[f"upsampler.{i}.{p}"]
+        for name in ("g", "theta", "phi"):
+            official[f"non_local.non_local.{name}.{p}"] = ours[f"non_local.block.{name}.{p}"]
+        official[f"non_local.non_local.W.{p}"] = ours[f"non_local.block.project.{p}"]
+        for g in range(model.config["num_groups"]):
+            for b in range(model.config["num_blocks"]):
+                official[f"RG.{g}.rcab.{b}.conv_first.0.{p}"] = ours[f"groups.{g}.blocks.{b}.conv1.{p}"]
+                official[f"RG.{g}.rcab.{b}.conv_first.2.{p}"] = ours[f"groups.{g}.blocks.{b}.conv2.{p}"]
+            official[f"RG.{g}.soca.conv_du.0.{p}"] = ours[f"groups.{g}.attention.fc_reduce.{p}"]
+            official[f"RG.{g}.soca.conv_du.2.{p}"] = ours[f"groups.{g}.attention.fc_expand.{p}"]
+            official[f"RG.{g}.conv_last.{p}"] = ours[f"groups.{g}.conv.{p}"]
+    # Defined by the official SAN but unused in its forward pass.
+    for g in range(model.config["num_groups"]):
+        official[f"RG.{g}.gamma"] = torch.zeros(1)
+    official["conv_last.weight"] = torch.randn(c, c, 3, 3)
+    official["conv_last.bias"] = torch.randn(c)
+    official["non_local.soca.conv_du.0.weight"] = torch.randn(c // 8, c, 1, 1)
+    official["sub_mean.weight"] = torch.eye(3).view(3, 3, 1, 1)
+    official["sub_mean.bias"] = -255.0 * torch.tensor(model.config["rgb_mean"])
+    return official
+
+
+def _randomise(model: torch.nn.Module) -> torch.nn.Module:
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0, 0.05)
+    return model.eval()
+
+
+def _same_outputs(a: torch.nn.Module, b: torch.nn.Module, size=(2, 3, 10, 9)) -> bool:
+    x = torch.rand(*size)
+    with torch.no_grad():
+        return torch.equal(a(x), b(x))
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_official_rcan_layout_round_trip(scale):
+    torch.manual_seed(0)
+    model = _randomise(RCAN(scale=scale, num_groups=2, num_blocks=3, channels=16, reduction=4))
+    loaded = load_model(_official_rcan_state(model))
+    assert loaded.config["num_groups"] == 2 and loaded.config["num_blocks"] == 3
+    assert loaded.config["channels"] == 16 and loaded.config["scale"] == scale
+    assert loaded.config["attention_kwargs"] == {"reduction": 4}
+    assert torch.allclose(torch.tensor(loaded.config["rgb_mean"]), torch.tensor(model.config["rgb_mean"]))
+    assert _same_outputs(model, loaded)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_official_san_layout_round_trip(scale):
+    torch.manual_seed(0)
+    model = _randomise(SAN(scale=scale, num_groups=3, num_blocks=2, channels=16, reduction=4))
+    loaded = load_model({"state_dict": _official_san_state(model)})
+    assert isinstance(loaded, SAN)
+    assert (loaded.config["num_groups"], loaded.config["num_blocks"], loaded.config["reduction"]) == (3, 2, 4)
+    assert _same_outputs(model, loaded)
+
+
+def test_basicsr_wrappers_and_module_prefix(tmp_path):
+    from basicsr.archs.rcan_arch import RCAN as BasicSRRCAN
+
+    torch.manual_seed(0)
+    reference = BasicSRRCAN(3, 3, num_feat=16, num_group=2, num_block=2, squeeze_factor=4, upscale=2).eval()
+    wrapped = {"params_ema": {f"module.{k}": v for k, v in reference.state_dict().items()}, "params": {}}
+    path = tmp_path / "net_g_latest.pth"
+    torch.save(wrapped, path)
+    loaded = load_model(path)
+    assert _same_outputs(reference, loaded)
+    assert not loaded.training
+
+
+@pytest.mark.parametrize("build", [lambda: RCAN(scale=3, attention="eca", num_groups=2, num_blocks=2, channels=16),
+                                   lambda: SAN(scale=2, num_groups=2, num_blocks=2, channels=16, reduction=4)])
+def test_srapp_checkpoint_carries_its_config(tmp_path, build):
+    torch.manual_seed(0)
+    model = _randomise(build())
+    path = save_checkpoint(model, tmp_path / "model.pth")
+    assert not list(tmp_path.glob("*.tmp"))
+    loaded = load_model(str(path))
+    assert type(loaded) is type(model) and loaded.config == model.config
+    assert _same_outputs(model, loaded)
+
+
+def test_half_precision_checkpoint_is_smaller_and_close(tmp_path):
+    torch.manual_seed(0)
+    model = _randomise(RCAN(scale=2, num_groups=2, num_blocks=2, channels=16))
+    full = save_checkpoint(model, tmp_path / "full.pth")
+    half = save_checkpoint(model, tmp_path / "half.pth", dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded = load_model(half)
+    assert next(loaded.parameters()).dtype == torch.float32
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert (loaded(x) - model(x)).abs().max() < 1e-2
+
+
+def test_partial_checkpoint_names_missing_and_unexpected_keys():
+    model = RCAN(scale=2, num_groups=2, num_blocks=2, channels=16)
+    state = _official_rcan_state(model)
+    del state["body.1.body.0.body.2.weight"]
+    state["body.0.body.0.body.9.weight"] = torch.zeros(1)
+    with pytest.raises(CheckpointError) as error:
+        load_model(state)
+    message = str(error.value)
+    assert "nothing was loaded" in message
+    assert "groups.1.blocks.0.conv2.weight" in message
+    assert "body.0.body.0.body.9.weight" in message
+
+
+def test_shape_mismatch_is_reported():
+    model = RCAN(scale=2, num_groups=1, num_blocks=1, channels=16)
+    state = {"format": "srapp", "arch": "RCAN", "config": dict(model.config, channels=32), "params": model.state_dict()}
+    with pytest.raises(CheckpointError, match="shape mismatches"):
+        load_model(state)
+
+
+def test_unrecognised_layout_corrupt_file_and_unknown_name(tmp_path):
+    with pytest.raises(CheckpointError, match="unrecognised checkpoint layout"):
+        load_model({"encoder.weight": torch.zeros(2)})
+    corrupt = tmp_path / "broken.pth"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="broken.pth: not a readable PyTorch checkpoint"):
+        load_model(corrupt)
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+        load_model(tmp_path / "absent.pth")
+    with pytest.raises(CheckpointError, match="neither a shipped model"):
+        load_model("rcan-x5")
+
+
+def test_pickled_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pth"
+    torch.save({"params": {"x": torch.zeros(1)}, "hook": torch.nn.ReLU()}, path)
+    with pytest.raises(CheckpointError, match="evil.pth"):
+        load_model(path)
+
+
+def test_top_level_api():
+    assert srapp.load_model is load_model
+    assert isinstance(srapp.shipped_models(), dict)
