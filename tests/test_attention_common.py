@@ -140,6 +140,51 @@ def test_dia_standalone_fresh_state_each_forward():
     torch.testing.assert_close(first, second, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("name", ATTENTION_NAMES)
+def test_deepcopy_after_a_training_step(name):
+    """Snapshotting a model after training (EMA copy, best-model copy) must work."""
+    torch.manual_seed(6)
+    module = perturbed(create_attention(name, C)).train()
+    x = torch.randn(2, C, 4, 4)
+    module(x).sum().backward()
+    clone = copy.deepcopy(module)
+    module.eval()
+    clone.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(clone(x), module(x), rtol=0, atol=0)
+
+
+def test_batchnorm_with_one_value_per_channel_uses_running_statistics():
+    from srapp.attention.base import BatchNorm2d
+
+    torch.manual_seed(7)
+    bn = BatchNorm2d(6).double().train()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.normal_()
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+    mean, var = bn.running_mean.clone(), bn.running_var.clone()
+    tracked = bn.num_batches_tracked.clone()
+
+    x = torch.randn(1, 6, 1, 1, dtype=torch.float64)
+    expected = (x - mean.view(1, -1, 1, 1)) / torch.sqrt(var.view(1, -1, 1, 1) + bn.eps)
+    expected = expected * bn.weight.view(1, -1, 1, 1) + bn.bias.view(1, -1, 1, 1)
+    torch.testing.assert_close(bn(x), expected, rtol=1e-12, atol=1e-12)
+    assert torch.equal(bn.running_mean, mean) and torch.equal(bn.running_var, var)
+    assert torch.equal(bn.num_batches_tracked, tracked)
+
+    # two values per channel: ordinary training-mode batch norm (biased batch variance)
+    x2 = torch.randn(2, 6, 1, 1, dtype=torch.float64)
+    batch_mean = x2.mean(0, keepdim=True)
+    batch_var = ((x2 - batch_mean) ** 2).mean(0, keepdim=True)
+    expected2 = (x2 - batch_mean) / torch.sqrt(batch_var + bn.eps) * bn.weight.view(1, -1, 1, 1) + bn.bias.view(
+        1, -1, 1, 1
+    )
+    torch.testing.assert_close(bn(x2), expected2, rtol=1e-10, atol=1e-10)
+    assert not torch.equal(bn.running_mean, mean)
+
+
 # --------------------------------------------------------------------------------------------
 # 2. parameter counts at C = 64
 # --------------------------------------------------------------------------------------------

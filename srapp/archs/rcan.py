@@ -52,9 +52,12 @@ class ResidualGroup(nn.Module):
         self.conv = conv3x3(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.shared_state is not None:
-            self.shared_state.reset()
-        return x + self.conv(self.blocks(x))
+        if self.shared_state is None:
+            return x + self.conv(self.blocks(x))
+        self.shared_state.reset()
+        out = x + self.conv(self.blocks(x))
+        self.shared_state.reset()  # drop the last (h, c) and the graph it holds
+        return out
 
 
 class RCAN(nn.Module):

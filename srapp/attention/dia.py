@@ -38,6 +38,13 @@ class DIACell(nn.Module):
         """Start a new stage: the next step sees ``h = c = 0``."""
         self._state = None
 
+    def __getstate__(self) -> dict:
+        # The carried (h, c) belongs to one forward pass (and its autograd graph): copies and
+        # pickles (deepcopy for EMA, DataParallel replicas) start without it.
+        state = dict(super().__getstate__())
+        state["_state"] = None
+        return state
+
     def step(self, pooled: torch.Tensor) -> torch.Tensor:
         """Advance the stage by one block; ``pooled`` is ``(B, C)``; returns the gate ``h``."""
         if self._state is None:
