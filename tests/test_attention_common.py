@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from srapp.attention import (
+    ATTENTION_CLASSES,
     ATTENTION_NAMES,
     SqueezeExcite,
     create_attention,
@@ -76,6 +77,7 @@ def test_train_mode_batch_one_tiny_maps(name, precision):
                 else:
                     with torch.autocast("cpu", dtype=torch.bfloat16):
                         out = module(x.bfloat16())
+                    assert out.dtype == torch.bfloat16, name  # a gate must not promote the features
             assert out.shape == x.shape, (name, h, w)
             assert torch.isfinite(out.float()).all(), (name, h, w)
 
@@ -231,8 +233,8 @@ def test_expected_counts_cover_every_name():
 
 @pytest.mark.parametrize("name", ATTENTION_NAMES)
 def test_parameter_count_at_64_channels(name):
-    module = create_attention(name, 64)
-    assert sum(p.numel() for p in module.parameters()) == EXPECTED_PARAMETERS_AT_64[name]
+    for module in (create_attention(name, 64), ATTENTION_CLASSES[name](64)):
+        assert sum(p.numel() for p in module.parameters()) == EXPECTED_PARAMETERS_AT_64[name]
 
 
 def test_se_without_bias_has_no_bias_parameters():

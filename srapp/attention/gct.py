@@ -39,7 +39,7 @@ class GatedChannelTransform(AttentionModule):
         else:
             embedding = x.abs().sum((2, 3), keepdim=True) * self.alpha
             norm = self.gamma / (embedding.abs().mean(1, keepdim=True) + self.eps)
-        return x * (1.0 + torch.tanh(embedding * norm + self.beta))
+        return x * (1.0 + torch.tanh(embedding * norm + self.beta)).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, mode={self.mode!r}"

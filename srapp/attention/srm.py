@@ -33,4 +33,4 @@ class StyleRecalibration(AttentionModule):
         std = (flat.var(2, correction=0) + self.eps).sqrt()
         style = mean * self.style_weight[:, 0] + std * self.style_weight[:, 1]
         gate = torch.sigmoid(self.norm(style[:, :, None, None]))
-        return x * gate
+        return x * gate.to(x.dtype)
