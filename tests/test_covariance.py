@@ -12,16 +12,7 @@ from srapp.attention import GlobalSecondOrderPooling, SecondOrderChannelAttentio
 from srapp.attention.covariance import covariance_pool, newton_schulz_sqrt
 
 
-def npy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().double().numpy()
-
-
-def sigmoid(v):
-    return 1.0 / (1.0 + np.exp(-v))
-
-
-def relu(v):
-    return np.maximum(v, 0.0)
+from numpy_reference import bn_eval, npy, randomise_bn, relu, sigmoid
 
 
 def centring_matrix(m: int) -> np.ndarray:
@@ -205,19 +196,6 @@ def test_covariance_sqrt_gradcheck():
 # ---------------------------------------------------------------------------- GSoP
 
 
-def _randomise_bn(bn: nn.BatchNorm2d, g: torch.Generator) -> None:
-    n = bn.num_features
-    with torch.no_grad():
-        bn.weight.copy_(torch.rand(n, generator=g, dtype=torch.float64) + 0.5)
-        bn.bias.copy_(torch.randn(n, generator=g, dtype=torch.float64) * 0.3)
-        bn.running_mean.copy_(torch.randn(n, generator=g, dtype=torch.float64) * 0.1)
-        bn.running_var.copy_(torch.rand(n, generator=g, dtype=torch.float64) + 0.5)
-
-
-def _bn_eval_vector(v: np.ndarray, bn: nn.BatchNorm2d) -> np.ndarray:
-    return (v - npy(bn.running_mean)) / np.sqrt(npy(bn.running_var) + bn.eps) * npy(bn.weight) + npy(bn.bias)
-
-
 def _gsop_reference(module: GlobalSecondOrderPooling, x: np.ndarray) -> np.ndarray:
     batch, channels, height, width = x.shape
     d = module.dim
@@ -233,7 +211,7 @@ def _gsop_reference(module: GlobalSecondOrderPooling, x: np.ndarray) -> np.ndarr
     for b in range(batch):
         features = x[b].reshape(channels, m)
         reduced = w_reduce @ features + b_reduce[:, None]  # (d, M)
-        reduced = relu(_bn_eval_vector(reduced.T, module.reduce_norm).T)
+        reduced = relu(bn_eval(reduced.T, module.reduce_norm, axis=-1).T)
         mean = reduced.mean(axis=1, keepdims=True)
         sigma = (reduced - mean) @ (reduced - mean).T / m  # (d, d)
         # BN over rows: row i of sigma is normalised with channel i's statistics
@@ -257,8 +235,8 @@ def test_gsop_matches_reference_in_eval_mode(channels, dim):
     with torch.no_grad():
         for p in module.parameters():
             p.normal_(std=0.4)
-    _randomise_bn(module.reduce_norm, g)
-    _randomise_bn(module.row_norm, g)
+    randomise_bn(module.reduce_norm, g)
+    randomise_bn(module.row_norm, g)
     module.eval()
     assert module.dim == (min(128, channels) if dim is None else dim)
     x = torch.randn(2, channels, 4, 5, dtype=torch.float64)
