@@ -1,0 +1,1 @@
+"""The inference engine: image I/O, MATLAB-compatible resizing, tiled upscaling."""
