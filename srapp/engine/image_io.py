@@ -1,0 +1,113 @@
+"""Reading and writing images without losing what the user gave.
+
+Arrays are RGB(A) in channel-last order: ``HxW`` (grayscale), ``HxWx3`` (RGB) or ``HxWx4``
+(RGBA), ``uint8`` or ``uint16``. EXIF orientation is applied on read. Writes are atomic: the file
+appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+READABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+_EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
+_EXIF_ORIENTATION_TAG = 0x0112
+
+
+class ImageError(ValueError):
+    """An image that cannot be read or written; the message starts with the file's path."""
+
+
+def _exif_orientation(path: Path) -> int:
+    from PIL import Image  # Pillow reads EXIF; OpenCV's unchanged mode ignores it
+
+    try:
+        with Image.open(path) as image:
+            return int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1))
+    except Exception:  # no EXIF, or a format Pillow cannot parse: no rotation
+        return 1
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn a stored image upright for EXIF orientation 1..8."""
+    transforms = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, k=-1),
+        7: lambda a: np.rot90(a, k=2).swapaxes(0, 1),
+        8: lambda a: np.rot90(a, k=1),
+    }
+    return np.ascontiguousarray(transforms.get(orientation, transforms[1])(image))
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image as RGB(A) or grayscale, in its own bit depth, upright."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageError(f"{path}: not a readable image (supported: {', '.join(READABLE_SUFFIXES)})")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ImageError(f"{path}: unsupported sample type {image.dtype} (8- and 16-bit images only)")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    elif image.ndim == 3 and image.shape[2] == 3:
+        image = image[:, :, ::-1]
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, [2, 1, 0, 3]]
+    elif image.ndim != 2:
+        raise ImageError(f"{path}: unsupported channel layout {image.shape}")
+    return apply_orientation(image, _exif_orientation(path))
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> Path:
+    """Write atomically (temp file in the same folder, then rename); the suffix picks the format.
+
+    16-bit images go to PNG and TIFF as they are; JPEG, WebP and BMP are 8-bit formats, so 16-bit
+    data is rounded to 8 bits there. WebP is written lossless but has no grayscale mode (gray is
+    stored as three equal channels); JPEG and BMP drop an alpha channel.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in READABLE_SUFFIXES:
+        raise ImageError(f"{path}: cannot write {suffix or 'files without a suffix'}; use {', '.join(READABLE_SUFFIXES)}")
+    if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3):
+        raise ImageError(f"{path}: expected an HxW or HxWxC uint8/uint16 array, got {image.dtype} {image.shape}")
+    if suffix in _EIGHT_BIT_ONLY and image.dtype == np.uint16:
+        image = np.round(image / 257.0).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 4 and suffix in (".jpg", ".jpeg", ".bmp"):
+        image = image[:, :, :3]
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = image[:, :, ::-1]
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, [2, 1, 0, 3]]
+    params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, quality], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, quality],
+              ".webp": [cv2.IMWRITE_WEBP_QUALITY, 101]}.get(suffix, [])  # 101 = lossless WebP
+    ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(image), params)
+    if not ok:
+        raise ImageError(f"{path}: encoding as {suffix} failed")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as error:
+        raise ImageError(f"{path}: cannot write to {path.parent} ({error.strerror})") from error
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(encoded.tobytes())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
