@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from torch import nn
 
+from ._atomic import atomic_write
 from .archs import ARCHITECTURES
 
 CHECKPOINT_FORMAT = "srapp"
@@ -245,15 +245,8 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, dtype: torch.dtyp
         for key, value in model.state_dict().items()
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(descriptor)
-    try:
-        torch.save({"format": CHECKPOINT_FORMAT, "arch": arch, "config": model.config, "params": params}, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        torch.save({"format": CHECKPOINT_FORMAT, "arch": arch, "config": model.config, "params": params}, handle)
     return path
 
 

@@ -79,8 +79,19 @@ def test_write_is_atomic_and_leaves_no_partial_file(tmp_path, monkeypatch):
     def fail_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr("srapp.engine.image_io.os.replace", fail_replace)
-    with pytest.raises(OSError):
+    monkeypatch.setattr("srapp._atomic.os.replace", fail_replace)
+    with pytest.raises(ImageError, match="disk full"):
         write_image(target, np.full((4, 4, 3), 255, np.uint8))
     assert target.read_bytes() == before  # the old file is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]  # no temp file left
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = write_image(tmp_path / "shared.png", np.zeros((2, 2), np.uint8))
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -8,11 +8,12 @@ appears complete or not at all.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .._atomic import atomic_write
 
 READABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
@@ -99,15 +100,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -
     if not ok:
         raise ImageError(f"{path}: encoding as {suffix} failed")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError as error:
-        raise ImageError(f"{path}: cannot write to {path.parent} ({error.strerror})") from error
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
+        with atomic_write(path) as handle:
             handle.write(encoded.tobytes())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    except OSError as error:
+        raise ImageError(f"{path}: cannot write ({error.strerror or error})") from error
     return path
