@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 
 
-def _full_precision(x: torch.Tensor) -> torch.Tensor:
+def full_precision(x: torch.Tensor) -> torch.Tensor:
+    """float64 stays float64; every other floating type becomes float32."""
     return x if x.dtype == torch.float64 else x.float()
 
 
@@ -22,7 +23,7 @@ def covariance_pool(x: torch.Tensor) -> torch.Tensor:
     instead of the ``M x M`` matrix (17 GB at 256x256).
     """
     with torch.autocast(device_type=x.device.type, enabled=False):
-        features = _full_precision(x).flatten(2)
+        features = full_precision(x).flatten(2)
         centred = features - features.mean(2, keepdim=True)
         return torch.bmm(centred, centred.transpose(1, 2)) / features.shape[2]
 
@@ -39,7 +40,7 @@ def newton_schulz_sqrt(matrix: torch.Tensor, iterations: int = 5, eps: float = 1
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     with torch.autocast(device_type=matrix.device.type, enabled=False):
-        matrix = _full_precision(matrix)
+        matrix = full_precision(matrix)
         trace = matrix.diagonal(dim1=1, dim2=2).sum(1).clamp_min(eps)[:, None, None]
         identity = torch.eye(matrix.shape[1], dtype=matrix.dtype, device=matrix.device).expand_as(matrix)
         y = matrix / trace

@@ -9,6 +9,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .base import AttentionModule, BatchNorm2d
+from .covariance import full_precision
 
 
 class Encoding(nn.Module):
@@ -38,8 +39,8 @@ class Encoding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=x.device.type, enabled=False):
-            dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-            features = x.to(dtype).flatten(2).transpose(1, 2)  # (B, N, C)
+            features = full_precision(x).flatten(2).transpose(1, 2)  # (B, N, C)
+            dtype = features.dtype
             codewords = self.codewords.to(dtype)
             squared_distance = (
                 features.pow(2).sum(-1, keepdim=True)

@@ -49,6 +49,15 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(transforms.get(orientation, transforms[1])(image))
 
 
+def _swap_red_blue(image: np.ndarray) -> np.ndarray:
+    """RGB(A) <-> OpenCV's BGR(A); grayscale passes through. The swap is its own inverse."""
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image[:, :, ::-1]
+    if image.ndim == 3 and image.shape[2] == 4:
+        return image[:, :, [2, 1, 0, 3]]
+    return image
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as RGB(A) or grayscale, in its own bit depth, upright."""
     path = Path(path)
@@ -64,13 +73,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: unsupported sample type {image.dtype} (8- and 16-bit images only)")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    elif image.ndim == 3 and image.shape[2] == 3:
-        image = image[:, :, ::-1]
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = image[:, :, [2, 1, 0, 3]]
-    elif image.ndim != 2:
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
         raise ImageError(f"{path}: unsupported channel layout {image.shape}")
-    return apply_orientation(image, _exif_orientation(path))
+    return apply_orientation(_swap_red_blue(image), _exif_orientation(path))
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> Path:
@@ -90,10 +95,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -
         image = np.round(image / 257.0).astype(np.uint8)
     if image.ndim == 3 and image.shape[2] == 4 and suffix in (".jpg", ".jpeg", ".bmp"):
         image = image[:, :, :3]
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = image[:, :, ::-1]
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = image[:, :, [2, 1, 0, 3]]
+    image = _swap_red_blue(image)
     params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, quality], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, quality],
               ".webp": [cv2.IMWRITE_WEBP_QUALITY, 101]}.get(suffix, [])  # 101 = lossless WebP
     ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(image), params)
