@@ -6,7 +6,8 @@ Importing srapp registers its networks with BasicSR (as ``SrappRCAN`` and ``Srap
 from . import _compat  # noqa: F401  (first: prepares torchvision for basicsr)
 from .archs import RCAN, SAN
 from .checkpoints import CheckpointError, load_model, save_checkpoint, shipped_models
+from .engine.upscale import Upscaler, upscale
 
 __version__ = "0.1.0"
 
-__all__ = ["RCAN", "SAN", "CheckpointError", "load_model", "save_checkpoint", "shipped_models"]
+__all__ = ["RCAN", "SAN", "CheckpointError", "Upscaler", "load_model", "save_checkpoint", "shipped_models", "upscale"]

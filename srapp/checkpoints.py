@@ -20,6 +20,7 @@ from ._atomic import atomic_write
 from .archs import ARCHITECTURES
 
 CHECKPOINT_FORMAT = "srapp"
+METRIC_WEIGHTS_PREFIX = "lpips"  # weights/ also holds the LPIPS backbone, which is not an SR model
 WEIGHTS_DIR = Path(os.environ.get("SRAPP_WEIGHTS_DIR", Path(__file__).resolve().parent.parent / "weights"))
 
 
@@ -199,10 +200,12 @@ def model_from_state(checkpoint: Mapping[str, Any], origin: str = "state dict") 
 
 
 def shipped_models() -> dict[str, Path]:
-    """Name -> file of every model in the weights folder."""
+    """Name -> file of every super-resolution model in the weights folder (metric weights excluded)."""
     if not WEIGHTS_DIR.is_dir():
         return {}
-    return {path.stem: path for path in sorted(WEIGHTS_DIR.glob("*.pth"))}
+    return {
+        path.stem: path for path in sorted(WEIGHTS_DIR.glob("*.pth")) if not path.stem.startswith(METRIC_WEIGHTS_PREFIX)
+    }
 
 
 def read_checkpoint(path: str | os.PathLike) -> Mapping[str, Any]:

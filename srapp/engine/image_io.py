@@ -8,6 +8,7 @@ appears complete or not at all.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import cv2
@@ -24,14 +25,26 @@ class ImageError(ValueError):
     """An image that cannot be read or written; the message starts with the file's path."""
 
 
-def _exif_orientation(path: Path) -> int:
+def _header(path: Path) -> tuple[int, int, int]:
+    """(width, height, EXIF orientation) from the file header without decoding the pixels;
+    (0, 0, 1) when Pillow cannot parse it (OpenCV may still decode it)."""
     from PIL import Image  # Pillow reads EXIF; OpenCV's unchanged mode ignores it
 
     try:
-        with Image.open(path) as image:
-            return int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1))
-    except Exception:  # no EXIF, or a format Pillow cannot parse: no rotation
-        return 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # srapp enforces its own limit
+            with Image.open(path) as image:
+                return image.width, image.height, int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1))
+    except Exception:  # noqa: BLE001 (an unparsable header is not an error yet)
+        return 0, 0, 1
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageError(
+            f"{path}: {width}x{height} is {width * height / 1e6:.1f} megapixels, over the limit of "
+            f"{max_pixels / 1e6:g} megapixels"
+        )
 
 
 def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
@@ -58,13 +71,18 @@ def _swap_red_blue(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image as RGB(A) or grayscale, in its own bit depth, upright."""
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+    """Read an image as RGB(A) or grayscale, in its own bit depth, upright.
+
+    ``max_pixels`` refuses larger images, from the header where possible (before decoding).
+    """
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file")
+    width, height, orientation = _header(path)
+    _check_pixels(path, width, height, max_pixels)
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
@@ -75,7 +93,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         image = image[:, :, 0]
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
         raise ImageError(f"{path}: unsupported channel layout {image.shape}")
-    return apply_orientation(_swap_red_blue(image), _exif_orientation(path))
+    _check_pixels(path, image.shape[1], image.shape[0], max_pixels)
+    return apply_orientation(_swap_red_blue(image), orientation)
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> Path:

@@ -1,0 +1,11 @@
+"""Batch glue over the engine: input planning, the batch runner, the benchmark protocol, reports."""
+
+from .benchmark import benchmark, mod_crop
+from .inputs import Job, UsageError, plan_jobs, shard
+from .report import ImageRecord, Report, merge
+from .runner import DEFAULT_MAX_PIXELS, BatchRunner, check_output_folder
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS", "BatchRunner", "ImageRecord", "Job", "Report", "UsageError", "benchmark",
+    "check_output_folder", "merge", "mod_crop", "plan_jobs", "shard",
+]

@@ -1,0 +1,58 @@
+"""The standard SR evaluation protocol over a folder of HR images.
+
+For each HR image: crop it to a multiple of the scale ("mod-crop"), make the LR input with
+MATLAB-compatible bicubic downsampling, upscale, and score against the cropped HR: PSNR and SSIM
+on MATLAB's Y channel with ``scale`` border pixels dropped, LPIPS on RGB.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..engine.image_io import ImageError, read_image
+from ..engine.resize import imresize
+from ..engine.upscale import Upscaler
+from ..metrics import score
+from .inputs import UsageError, plan_jobs
+from .report import ImageRecord, Report
+
+
+def mod_crop(image, scale: int):
+    height, width = image.shape[:2]
+    return image[: height - height % scale, : width - width % scale]
+
+
+def benchmark(
+    upscaler: Upscaler,
+    dataset: Path,
+    *,
+    with_lpips: bool = True,
+    show_progress: bool = False,
+) -> Report:
+    """Score ``upscaler`` on every image of the HR folder ``dataset``."""
+    if upscaler.outscale is not None:
+        raise UsageError("the benchmark protocol runs at the model's own scale; drop outscale")
+    if not dataset.is_dir():
+        raise UsageError(f"{dataset}: no such dataset folder")
+    scale = upscaler.scale
+    report = Report(str(upscaler.name), scale)
+    jobs = plan_jobs([dataset], dataset, "png")
+    for job in tqdm(jobs, desc=dataset.name, unit="img", disable=not show_progress, dynamic_ncols=True):
+        record = ImageRecord(input=str(job.source))
+        started = time.perf_counter()
+        try:
+            hr = mod_crop(read_image(job.source), scale)
+            if min(hr.shape[:2]) < scale:
+                raise ImageError(f"{job.source}: smaller than the scale x{scale}")
+            result = upscaler(imresize(hr, scale=1 / scale))
+            record.height, record.width = result.shape[:2]
+            scores = score(result, hr, scale, with_lpips=with_lpips, device=upscaler.device)
+            record.psnr, record.ssim, record.lpips = scores.psnr, scores.ssim, scores.lpips
+        except (ImageError, ValueError) as error:
+            record.error = str(error)
+        record.seconds = round(time.perf_counter() - started, 4)
+        report.images.append(record)
+    return report

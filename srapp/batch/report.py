@@ -1,0 +1,118 @@
+"""Per-image records of a batch run, their means, and the JSON / CSV / table forms of the report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .._atomic import atomic_write
+
+METRICS = ("psnr", "ssim", "lpips")
+
+
+@dataclass
+class ImageRecord:
+    input: str
+    output: str | None = None
+    width: int | None = None  # of the result
+    height: int | None = None
+    seconds: float | None = None
+    psnr: float | None = None
+    ssim: float | None = None
+    lpips: float | None = None
+    error: str | None = None
+    skipped: bool = False  # --skip-existing found the output already there
+
+
+@dataclass
+class Report:
+    model: str
+    scale: float | None
+    images: list[ImageRecord] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(record.error is not None for record in self.images)
+
+    def mean(self) -> dict[str, float | None]:
+        """Mean of each metric over the images that have it (None when none has)."""
+        means = {}
+        for metric in METRICS:
+            values = [getattr(r, metric) for r in self.images if getattr(r, metric) is not None]
+            means[metric] = math.fsum(values) / len(values) if values else None
+        return means
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "scale": self.scale,
+            "images": [asdict(record) for record in self.images],
+            "mean": self.mean(),
+            "failed": self.failed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        return cls(data["model"], data["scale"], [ImageRecord(**record) for record in data["images"]])
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(ImageRecord)], lineterminator="\n")
+        writer.writeheader()
+        for record in self.images:
+            writer.writerow(asdict(record))
+        return buffer.getvalue()
+
+    def write(self, path: str | os.PathLike) -> Path:
+        """JSON or CSV by the file's suffix, written atomically."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            text = json.dumps(self.to_dict(), indent=2) + "\n"
+        elif suffix == ".csv":
+            text = self.to_csv()
+        else:
+            raise ValueError(f"{path}: a report is .json or .csv, not {suffix or 'a file without a suffix'}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as handle:
+            handle.write(text.encode("utf-8"))
+        return path
+
+    def table(self) -> str:
+        """The per-image rows, the mean and the failures as a plain-text table."""
+        name_width = max([len("image"), *(len(Path(r.input).name) for r in self.images)])
+        lines = [f"{'image':<{name_width}}  {'size':>11}  {'seconds':>7}  {'PSNR':>7}  {'SSIM':>6}  {'LPIPS':>6}"]
+
+        def cell(value: float | None, digits: int, width: int) -> str:
+            return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+
+        for r in self.images:
+            name = Path(r.input).name
+            if r.error is not None and r.width is None:
+                lines.append(f"{name:<{name_width}}  error: {r.error}")
+                continue
+            size = f"{r.width}x{r.height}" if r.width else "-"
+            lines.append(
+                f"{name:<{name_width}}  {size:>11}  {cell(r.seconds, 2, 7)}  {cell(r.psnr, 2, 7)}  "
+                f"{cell(r.ssim, 4, 6)}  {cell(r.lpips, 4, 6)}" + (f"  error: {r.error}" if r.error else "")
+            )
+        mean = self.mean()
+        lines.append(
+            f"{'mean':<{name_width}}  {'':>11}  {'':>7}  {cell(mean['psnr'], 2, 7)}  "
+            f"{cell(mean['ssim'], 4, 6)}  {cell(mean['lpips'], 4, 6)}"
+        )
+        ok = len(self.images) - self.failed
+        lines.append(f"{ok} of {len(self.images)} images succeeded" + (f", {self.failed} failed" if self.failed else ""))
+        return "\n".join(lines)
+
+
+def merge(reports: list[Report]) -> Report:
+    """One report from the per-rank reports of a distributed run, images sorted by input path."""
+    images = sorted((record for report in reports for record in report.images), key=lambda r: r.input)
+    return Report(reports[0].model, reports[0].scale, images)

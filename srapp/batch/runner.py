@@ -1,0 +1,114 @@
+"""Upscale many files: one record per image, failures recorded and the rest carried on."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..engine.image_io import ImageError, read_image, write_image
+from ..engine.upscale import Upscaler
+from ..metrics import score
+from .inputs import Job, find_ground_truth
+from .report import ImageRecord, Report
+
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+def check_output_folder(outdir: Path) -> None:
+    """Create the output folder, or fail before any work with a message naming it."""
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ImageError(f"{outdir}: cannot create the output folder ({error.strerror or error})") from error
+    if not os.access(outdir, os.W_OK | os.X_OK):
+        raise ImageError(f"{outdir}: the output folder is not writable")
+
+
+def crop_border_for(upscaler: Upscaler) -> int:
+    """Papers crop ``scale`` pixels before PSNR/SSIM; with ``outscale`` the final factor, rounded."""
+    return max(0, round(upscaler.final_scale))
+
+
+class BatchRunner:
+    """Runs an :class:`Upscaler` over jobs, writing each result atomically and scoring it against
+    ``gt_dir`` (the file with the same stem) when given."""
+
+    def __init__(
+        self,
+        upscaler: Upscaler,
+        *,
+        gt_dir: Path | None = None,
+        with_lpips: bool = True,
+        skip_existing: bool = False,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        show_progress: bool = False,
+    ) -> None:
+        self.upscaler, self.gt_dir, self.with_lpips = upscaler, gt_dir, with_lpips
+        self.skip_existing, self.max_pixels, self.show_progress = skip_existing, max_pixels, show_progress
+
+    def run(self, jobs: list[Job]) -> Report:
+        report = Report(str(self.upscaler.name), self.upscaler.final_scale)
+        bar = tqdm(jobs, desc="images", unit="img", disable=not self.show_progress, dynamic_ncols=True)
+        for job in bar:
+            bar.set_postfix_str(job.source.name)
+            record = self.process(job, bar)
+            if record.error:
+                bar.write(f"error: {record.error}")
+            report.images.append(record)
+        return report
+
+    def process(self, job: Job, bar: tqdm | None = None) -> ImageRecord:
+        """Upscale, write and score one job; every failure ends up in the record's ``error``."""
+        record = ImageRecord(input=str(job.source))
+        started = time.perf_counter()
+        try:
+            if self.skip_existing and job.output.is_file():
+                result = read_image(job.output)
+                record.skipped = True
+            else:
+                image = read_image(job.source, max_pixels=self.max_pixels)
+                result = self.upscaler(image, self._tile_progress(bar))
+                job.output.parent.mkdir(parents=True, exist_ok=True)
+                write_image(job.output, result)
+            record.output = str(job.output)
+            record.height, record.width = result.shape[:2]
+            if self.gt_dir is not None:
+                self._score(record, result, job)
+        except (ImageError, ValueError, OSError) as error:
+            record.error = str(error) if str(job.source) in str(error) else f"{job.source}: {error}"
+        except RuntimeError as error:  # e.g. out of memory at the smallest tile
+            record.error = f"{job.source}: {error}"
+        record.seconds = round(time.perf_counter() - started, 4)
+        return record
+
+    def _score(self, record: ImageRecord, result, job: Job) -> None:
+        gt_path = find_ground_truth(self.gt_dir, job.gt_key)
+        if gt_path is None:
+            raise ImageError(f"{job.source}: no ground truth named {job.gt_key}.* in {self.gt_dir}")
+        try:
+            scores = score(
+                result, read_image(gt_path), crop_border_for(self.upscaler),
+                with_lpips=self.with_lpips, device=self.upscaler.device,
+            )
+        except ValueError as error:
+            raise ImageError(f"{gt_path}: {error}") from error
+        record.psnr, record.ssim, record.lpips = scores.psnr, scores.ssim, scores.lpips
+
+    def _tile_progress(self, bar: tqdm | None):
+        if bar is None or bar.disable:
+            return None
+        state: dict[str, tqdm] = {}
+
+        def update(done: int, total: int) -> None:
+            if total <= 1:
+                return
+            if "tiles" not in state:
+                state["tiles"] = tqdm(total=total, desc="tiles", unit="tile", leave=False, dynamic_ncols=True)
+            state["tiles"].update(done - state["tiles"].n)
+            if done == total:
+                state.pop("tiles").close()
+
+        return update

@@ -1,0 +1,39 @@
+"""``srapp benchmark --model NAME --dataset DIR``: the standard SR protocol over an HR folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..batch import UsageError, benchmark
+from .options import add_model_options, build_upscaler, usage_error
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "benchmark", help="evaluate a model on an HR dataset folder",
+        description="Mod-crop each HR image, make its LR with MATLAB bicubic, upscale, and report Y-PSNR / SSIM "
+        "(crop = scale) and LPIPS per image and on average.",
+    )
+    parser.add_argument("--dataset", required=True, type=Path, metavar="DIR", help="folder of HR images")
+    add_model_options(parser)
+    parser.add_argument("--report", type=Path, metavar="FILE", help="write the report as .json or .csv")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.report is not None and args.report.suffix.lower() not in (".json", ".csv"):
+        return usage_error(f"{args.report}: --report must end in .json or .csv")
+    upscaler = build_upscaler(args)
+    if upscaler is None:
+        return 2
+    try:
+        report = benchmark(upscaler, args.dataset, with_lpips=args.lpips, show_progress=not args.quiet)
+    except UsageError as error:
+        return usage_error(str(error))
+    print(f"{report.model} x{report.scale} on {args.dataset}")
+    print(report.table())
+    if args.report is not None:
+        report.write(args.report)
+        print(f"report: {args.report}")
+    return 1 if report.failed else 0

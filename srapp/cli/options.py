@@ -1,0 +1,43 @@
+"""Options shared by the commands that run a model, and turning them into an :class:`Upscaler`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..checkpoints import CheckpointError
+from ..engine.upscale import DEFAULT_TILE_OVERLAP, PRECISIONS, Upscaler
+
+
+def add_model_options(parser: argparse.ArgumentParser, default_model: str = "rcan-x4") -> None:
+    parser.add_argument("--model", default=default_model,
+                        help="a shipped model (see `srapp models`), bicubic, or a checkpoint file (default: %(default)s)")
+    parser.add_argument("--scale", type=int, help="upscaling factor: required for bicubic, must match a network's own")
+    parser.add_argument("--tile", type=int, default=None,
+                        help="tile size in input pixels (0: whole image; default: tiles of 256 above 512x512)")
+    parser.add_argument("--tile-overlap", type=int, default=DEFAULT_TILE_OVERLAP,
+                        help="context pixels shared by neighbouring tiles (default: %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="fp32 (exact), bf16 (CPU/CUDA), fp16 (CUDA) (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    parser.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (RCAN+/SAN+)")
+    parser.add_argument("--no-lpips", dest="lpips", action="store_false", help="skip LPIPS when scoring")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def build_upscaler(args: argparse.Namespace, device: str | None = None, outscale: float | None = None) -> Upscaler | None:
+    """The upscaler the options describe, or None after printing why they cannot work."""
+    try:
+        return Upscaler(
+            args.model, scale=args.scale, tile=args.tile, tile_overlap=args.tile_overlap,
+            precision=args.precision, device=device or args.device, self_ensemble=args.self_ensemble,
+            outscale=outscale,
+        )
+    except (CheckpointError, ValueError, OSError) as error:
+        print(f"srapp: error: {error}", file=sys.stderr)
+        return None
+
+
+def usage_error(message: str) -> int:
+    print(f"srapp: error: {message}", file=sys.stderr)
+    return 2

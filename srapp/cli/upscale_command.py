@@ -1,0 +1,63 @@
+"""``srapp upscale INPUT... -o OUTDIR``: upscale files and folders, optionally scored against ground truth."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..batch import DEFAULT_MAX_PIXELS, BatchRunner, UsageError, check_output_folder, plan_jobs, shard
+from ..batch.distributed import current_rank, gather_reports, rank_device
+from ..engine.image_io import ImageError
+from .options import add_model_options, build_upscaler, usage_error
+
+OUTPUT_FORMATS = ("png", "jpg", "webp")
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "upscale", help="upscale images and folders",
+        description="Upscale images and folders. Under torchrun the inputs are split across ranks and rank 0 "
+        "writes the merged report. Exit status: 0 all succeeded, 1 some failed, 2 usage error.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="folder for the results")
+    add_model_options(parser)
+    parser.add_argument("--gt", type=Path, metavar="GTDIR",
+                        help="ground-truth folder: score each result against the file with the same stem")
+    parser.add_argument("--report", type=Path, metavar="FILE", help="write the report as .json or .csv")
+    parser.add_argument("--outscale", type=float, help="resize results to this factor of the input (bicubic)")
+    parser.add_argument("--recursive", action="store_true", help="descend into subfolders (mirrored in OUTDIR)")
+    parser.add_argument("--skip-existing", action="store_true", help="keep results already in OUTDIR")
+    parser.add_argument("--ext", choices=OUTPUT_FORMATS, default="png", help="output format (default: %(default)s)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help="refuse larger inputs (default: %(default)s)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.report is not None and args.report.suffix.lower() not in (".json", ".csv"):
+        return usage_error(f"{args.report}: --report must end in .json or .csv")
+    if args.gt is not None and not args.gt.is_dir():
+        return usage_error(f"{args.gt}: no such ground-truth folder")
+    rank = current_rank()
+    upscaler = build_upscaler(args, device=rank_device(args.device, rank), outscale=args.outscale)
+    if upscaler is None:
+        return 2
+    try:
+        jobs = shard(plan_jobs(args.inputs, args.output, args.ext, args.recursive), rank.rank, rank.world_size)
+        check_output_folder(args.output)
+    except (UsageError, ImageError) as error:
+        return usage_error(str(error))
+    runner = BatchRunner(
+        upscaler, gt_dir=args.gt, with_lpips=args.lpips, skip_existing=args.skip_existing,
+        max_pixels=args.max_pixels, show_progress=not args.quiet,
+    )
+    own = runner.run(jobs)
+    merged = gather_reports(own, rank)
+    if merged is None:  # not rank 0: rank 0 reports for everyone
+        return 1 if own.failed else 0
+    print(merged.table())
+    if args.report is not None:
+        merged.write(args.report)
+        print(f"report: {args.report}")
+    return 1 if merged.failed else 0

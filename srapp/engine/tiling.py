@@ -1,0 +1,110 @@
+"""Tiled inference: overlapping tiles, feathered blending, output streamed one tile row at a time.
+
+Every tile is run with ``overlap`` extra input pixels of context on each interior side. In the
+output, each tile's contribution is weighted by a separable window that ramps linearly from
+almost 0 at an interior tile edge (where zero padding spoils the network's context) to 1 at
+``overlap`` pixels inside; image borders get full weight. Because the tiles form a product grid,
+the sum of the weights is separable too, ``Wy(y) * Wx(x)``, so normalising needs two 1-D arrays
+rather than a full-size weight canvas. Rows are final as soon as the next tile row no longer
+covers them, so the float working memory is one strip of tiles, not the whole output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+TileForward = Callable[[torch.Tensor], torch.Tensor]
+Progress = Callable[[int, int], None]
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Evenly spread starts of the fewest tiles of ``tile`` pixels that cover ``length`` with at
+    least ``overlap`` pixels shared by neighbours."""
+    if tile >= length:
+        return [0]
+    if not 0 <= overlap < tile:
+        raise ValueError(f"tile overlap must be in [0, tile), got overlap {overlap} for tile {tile}")
+    count = 1 + -(-(length - tile) // (tile - overlap))  # ceil division
+    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+
+
+def blend_window(length: int, ramp_before: int, ramp_after: int) -> np.ndarray:
+    """1-D weights of one tile: linear ramps over the overlaps with its neighbours, 1 elsewhere."""
+    window = np.ones(length, dtype=np.float32)
+    if ramp_before:
+        window[:ramp_before] = (np.arange(ramp_before, dtype=np.float32) + 0.5) / ramp_before
+    if ramp_after:
+        window[length - ramp_after:] = np.minimum(
+            window[length - ramp_after:], (np.arange(ramp_after, 0, -1, dtype=np.float32) - 0.5) / ramp_after
+        )
+    return window
+
+
+def _axis_windows(starts: list[int], tile: int, scale: int) -> list[np.ndarray]:
+    """Output-space windows for the tiles along one axis; a ramp spans the whole overlap."""
+    windows = []
+    for i, start in enumerate(starts):
+        before = (starts[i - 1] + tile - start) * scale if i > 0 else 0
+        after = (start + tile - starts[i + 1]) * scale if i + 1 < len(starts) else 0
+        windows.append(blend_window(tile * scale, before, after))
+    return windows
+
+
+def _normaliser(length: int, starts: list[int], windows: list[np.ndarray], scale: int) -> np.ndarray:
+    total = np.zeros(length, dtype=np.float32)
+    for start, window in zip(starts, windows):
+        total[start * scale:start * scale + window.size] += window
+    return total
+
+
+def tiled_forward(
+    forward: TileForward,
+    image: torch.Tensor,
+    scale: int,
+    tile: int,
+    overlap: int,
+    progress: Progress | None = None,
+    finish: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """Run ``forward`` (a ``(1, C, h, w) -> (1, C, s*h, s*w)`` map) over ``image`` tile by tile.
+
+    Returns the blended ``(s*H, s*W, C)`` float32 result, or what ``finish`` makes of it: ``finish``
+    converts each block of final rows (e.g. quantises them), so no float copy of the whole output is
+    ever held. ``tile`` and ``overlap`` are in input pixels; a tile never exceeds the image, so small
+    images run in one piece.
+    """
+    _, channels, height, width = image.shape
+    tile_h, tile_w = min(tile, height), min(tile, width)
+    ys, xs = tile_starts(height, tile_h, overlap), tile_starts(width, tile_w, overlap)
+    wy, wx = _axis_windows(ys, tile_h, scale), _axis_windows(xs, tile_w, scale)
+    norm_y = _normaliser(height * scale, ys, wy, scale)
+    norm_x = _normaliser(width * scale, xs, wx, scale)
+
+    output = None
+    total, done = len(ys) * len(xs), 0
+    carry = None  # rows of the previous strip that the current strip overlaps
+    for row, y in enumerate(ys):
+        strip = np.zeros((tile_h * scale, width * scale, channels), dtype=np.float32)
+        if carry is not None:
+            strip[:carry.shape[0]] = carry
+        for col, x in enumerate(xs):
+            result = forward(image[:, :, y:y + tile_h, x:x + tile_w])
+            result = result[0].permute(1, 2, 0).float().cpu().numpy()
+            weights = wy[row][:, None, None] * wx[col][None, :, None]
+            strip[:, x * scale:(x + tile_w) * scale] += weights * result
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        final_rows = (ys[row + 1] - y) * scale if row + 1 < len(ys) else strip.shape[0]
+        top = y * scale
+        rows = strip[:final_rows] / (norm_y[top:top + final_rows, None, None] * norm_x[None, :, None])
+        if finish is not None:
+            rows = finish(rows)
+        if output is None:
+            output = np.empty((height * scale, *rows.shape[1:]), dtype=rows.dtype)
+        output[top:top + final_rows] = rows
+        carry = strip[final_rows:]
+    return output
