@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test app bench clean
+.PHONY: setup browser test app bench clean
 
 setup: $(STAMP)
 
@@ -14,7 +14,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-test: setup
+# The browser test drives Debian's chromium through Playwright (no browser download needed).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+		echo "could not install chromium: run 'apt-get install chromium' as root for the browser test"
+
+test: setup browser
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 app: setup

@@ -42,8 +42,8 @@ def _header(path: Path) -> tuple[int, int, int]:
 def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -> None:
     if max_pixels is not None and width * height > max_pixels:
         raise ImageError(
-            f"{path}: {width}x{height} is {width * height / 1e6:.1f} megapixels, over the limit of "
-            f"{max_pixels / 1e6:g} megapixels"
+            f"{path}: {width}x{height} is {width * height / 1e6:.3g} megapixels, over the limit of "
+            f"{max_pixels / 1e6:.3g} megapixels"
         )
 
 

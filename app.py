@@ -1,0 +1,40 @@
+"""Start the srapp web app: ``python app.py [--host H] [--port P]`` (or ``make app``).
+
+Environment variables SRAPP_HOST, SRAPP_PORT, SRAPP_MAX_PIXELS and SRAPP_MAX_UPLOAD set the same
+options; the command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from srapp.web import Limits, WebService, launch
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="srapp web app (Gradio)")
+    parser.add_argument("--host", default=os.environ.get("SRAPP_HOST", "127.0.0.1"),
+                        help="address to listen on (default: %(default)s; 0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SRAPP_PORT", 7860)),
+                        help="port (default: %(default)s)")
+    parser.add_argument("--max-pixels", type=int, default=int(os.environ.get("SRAPP_MAX_PIXELS", 16_000_000)),
+                        help="largest input image in pixels (default: %(default)s)")
+    parser.add_argument("--max-upload", default=os.environ.get("SRAPP_MAX_UPLOAD", "50mb"),
+                        help="largest upload, e.g. 50mb (default: %(default)s)")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
+                        help="also serve this checkpoint under NAME (repeatable)")
+    args = parser.parse_args(argv)
+    extra = {}
+    for item in args.model:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not Path(path).is_file():
+            parser.error(f"--model {item!r}: expected NAME=CHECKPOINT with an existing checkpoint file")
+        extra[name] = Path(path)
+    service = WebService(Limits(max_pixels=args.max_pixels), extra_models=extra)
+    launch(args.host, args.port, service=service, max_upload=args.max_upload)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""The web app over HTTP with gradio_client, and in a real browser (headless Chromium + Playwright)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import socket
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from gradio_client import Client, handle_file
+
+import srapp
+from srapp.archs import RCAN
+from srapp.engine.image_io import read_image, write_image
+from srapp.engine.resize import imresize
+from srapp.metrics import lpips, psnr, ssim
+from srapp.web import Limits, WebService, build_app
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def smooth_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).random((height // 4 + 2, width // 4 + 2, 3))
+    return np.round(np.clip(imresize(noise, output_shape=(height, width)), 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("web")
+    torch.manual_seed(0)
+    checkpoint = srapp.save_checkpoint(RCAN(scale=2, num_groups=1, num_blocks=2, channels=8), folder / "tiny.pth")
+    service = WebService(Limits(max_pixels=200_000, max_batch_files=4), work_root=folder / "work",
+                         extra_models={"tiny-x2": checkpoint})
+    app = build_app(service)
+    app.queue(default_concurrency_limit=2)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True)
+    try:
+        yield {"url": f"http://127.0.0.1:{port}/", "checkpoint": checkpoint, "service": service, "folder": folder}
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server["url"], verbose=False)
+
+
+@pytest.fixture
+def image_file(tmp_path):
+    image = smooth_image(40, 52)
+    return image, write_image(tmp_path / "photo.png", image)
+
+
+def test_upscale_endpoint_returns_the_png_srapp_upscale_gives(client, server, image_file):
+    image, path = image_file
+    result = client.predict(handle_file(str(path)), "tiny-x2", api_name="/upscale")
+    assert Path(result).suffix == ".png"
+    expected = srapp.upscale(image, server["checkpoint"], device="cpu")
+    np.testing.assert_array_equal(read_image(result), expected)
+    assert read_image(result).shape == (80, 104, 3)
+
+    tiled = client.predict(handle_file(str(path)), "tiny-x2", 4, "16", api_name="/upscale")
+    np.testing.assert_array_equal(read_image(tiled), srapp.upscale(image, server["checkpoint"], tile=16, device="cpu"))
+
+
+def test_upscale_endpoint_keeps_sixteen_bit_and_alpha(client, tmp_path):
+    rgba16 = (np.random.default_rng(2).random((20, 24, 4)) * 65535).astype(np.uint16)
+    path = write_image(tmp_path / "deep.png", rgba16)
+    result = read_image(client.predict(handle_file(str(path)), "bicubic", 3, api_name="/upscale"))
+    np.testing.assert_array_equal(result, srapp.upscale(rgba16, "bicubic", scale=3))
+    assert result.dtype == np.uint16 and result.shape == (60, 72, 4)
+
+
+def test_evaluate_endpoint_matches_the_metrics(client, tmp_path):
+    truth = smooth_image(64, 64, seed=3)
+    degraded = imresize(imresize(truth, scale=0.5), scale=2)
+    scores = client.predict(handle_file(str(write_image(tmp_path / "sr.png", degraded))),
+                            handle_file(str(write_image(tmp_path / "gt.png", truth))), 2, api_name="/evaluate")
+    assert scores["psnr"] == pytest.approx(psnr(degraded, truth, crop_border=2, y_channel=True), abs=1e-4)
+    assert scores["ssim"] == pytest.approx(ssim(degraded, truth, crop_border=2, y_channel=True), abs=1e-4)
+    assert scores["lpips"] == pytest.approx(lpips(degraded, truth), abs=1e-4)
+
+
+def test_four_simultaneous_requests_all_succeed(server, tmp_path):
+    paths = [write_image(tmp_path / f"in{i}.png", smooth_image(32, 36, seed=i)) for i in range(4)]
+
+    def call(path: Path) -> np.ndarray:
+        return read_image(Client(server["url"], verbose=False).predict(handle_file(str(path)), "tiny-x2",
+                                                                       api_name="/upscale"))
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(call, paths))
+    for path, result in zip(paths, results):
+        np.testing.assert_array_equal(result, srapp.upscale(path, server["checkpoint"], device="cpu"))
+
+
+def test_bad_uploads_get_messages_and_the_server_keeps_serving(client, tmp_path, image_file):
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG not really" * 20)
+    with pytest.raises(Exception, match=r"corrupt\.png: not a readable image"):
+        client.predict(handle_file(str(corrupt)), "bicubic", 2, api_name="/upscale")
+    huge = write_image(tmp_path / "huge.png", np.zeros((500, 500, 3), np.uint8))
+    with pytest.raises(Exception, match=r"huge\.png: 500x500 is 0\.25 megapixels, over the limit of 0\.2 megapixels"):
+        client.predict(handle_file(str(huge)), "bicubic", 2, api_name="/upscale")
+    with pytest.raises(Exception, match="not in the list of choices"):  # never a server path
+        client.predict(handle_file(str(image_file[1])), "/etc/passwd", api_name="/upscale")
+    other = write_image(tmp_path / "other.png", np.zeros((30, 30, 3), np.uint8))
+    with pytest.raises(Exception, match="ground truth is 30x30 but the image is 52x40"):
+        client.predict(handle_file(str(image_file[1])), handle_file(str(other)), api_name="/evaluate")
+    result = client.predict(handle_file(str(image_file[1])), "bicubic", 2, api_name="/upscale")
+    assert read_image(result).shape == (80, 104, 3)
+
+
+def test_batch_returns_a_zip_of_pngs_and_a_csv_report(client, tmp_path):
+    good = [write_image(tmp_path / f"img{i}.png", smooth_image(24, 28, seed=i)) for i in range(2)]
+    (tmp_path / "broken.jpg").write_bytes(b"nope")
+    archive, report = client.predict([handle_file(str(p)) for p in [*good, tmp_path / "broken.jpg"]],
+                                     "bicubic", 2, api_name="/batch")
+    with zipfile.ZipFile(archive) as bundle:
+        assert sorted(bundle.namelist()) == ["img0.png", "img1.png"]
+        bundle.extractall(tmp_path / "unzipped")
+    for path in good:
+        np.testing.assert_array_equal(read_image(tmp_path / "unzipped" / path.name),
+                                      srapp.upscale(path, "bicubic", scale=2))
+    rows = list(csv.DictReader(open(report)))
+    assert [row["input"] for row in rows] == ["img0.png", "img1.png", "broken.jpg"]
+    assert "broken.jpg" in rows[2]["error"] and rows[0]["error"] == ""
+
+
+def test_old_results_are_swept(server):
+    service = server["service"]
+    stale = service.work_root / "stale"
+    stale.mkdir()
+    old = time.time() - service.limits.work_ttl_seconds - 10
+    os.utime(stale, (old, old))
+    service.sweep()
+    assert not stale.exists() and (service.work_root / "examples").exists()
+
+
+def test_browser_uploads_upscales_and_shows_the_result(server, image_file, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    assert CHROMIUM, "headless Chromium is missing: `make setup` installs Debian's chromium package"
+    screenshot = Path(os.environ.get("SRAPP_SCREENSHOT_DIR", tmp_path)) / "web-app.png"
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(server["url"])
+        page.locator("#input-image input[type=file]").set_input_files(str(image_file[1]))
+        page.get_by_label("Model").first.click()
+        page.get_by_role("option", name="bicubic").click()
+        page.locator("#upscale-button").click()
+        link = page.locator("#result-file a").first
+        expect(link).to_be_visible(timeout=60_000)
+        assert "photo_bicubic" in page.locator("#result-file").inner_text()
+        expect(page.locator("#comparison img").first).to_be_visible(timeout=30_000)
+        with page.expect_download() as download:
+            link.click()
+        download.value.save_as(tmp_path / "downloaded.png")
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+        browser.close()
+    assert screenshot.stat().st_size > 10_000
+    np.testing.assert_array_equal(read_image(tmp_path / "downloaded.png"),
+                                  srapp.upscale(image_file[0], "bicubic", scale=4))
