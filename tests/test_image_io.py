@@ -95,3 +95,9 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_lossless_webp_keeps_the_colour_under_full_transparency(tmp_path):
+    rgba = np.random.default_rng(5).integers(0, 256, (16, 16, 4), dtype=np.uint8)
+    rgba[::2, :, 3] = 0  # half the rows fully transparent, with arbitrary colour beneath
+    np.testing.assert_array_equal(read_image(write_image(tmp_path / "cut.webp", rgba)), rgba)

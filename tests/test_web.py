@@ -47,7 +47,8 @@ def server(tmp_path_factory):
     app = build_app(service)
     app.queue(default_concurrency_limit=2)
     port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True)
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
+               max_file_size="1mb")
     try:
         yield {"url": f"http://127.0.0.1:{port}/", "checkpoint": checkpoint, "service": service, "folder": folder}
     finally:
@@ -123,6 +124,14 @@ def test_bad_uploads_get_messages_and_the_server_keeps_serving(client, tmp_path,
         client.predict(handle_file(str(image_file[1])), handle_file(str(other)), api_name="/evaluate")
     result = client.predict(handle_file(str(image_file[1])), "bicubic", 2, api_name="/upscale")
     assert read_image(result).shape == (80, 104, 3)
+
+
+def test_uploads_over_the_size_limit_are_refused(client, tmp_path):
+    noise = np.random.default_rng(4).integers(0, 256, (700, 700, 3), dtype=np.uint8)  # ~1.5 MB as PNG
+    path = write_image(tmp_path / "big.png", noise)
+    assert path.stat().st_size > 1_000_000
+    with pytest.raises(Exception, match="(?i)file.*(too large|size)"):
+        client.predict(handle_file(str(path)), "bicubic", 2, api_name="/upscale")
 
 
 def test_batch_returns_a_zip_of_pngs_and_a_csv_report(client, tmp_path):

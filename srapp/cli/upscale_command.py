@@ -52,10 +52,12 @@ def run(args: argparse.Namespace) -> int:
         upscaler, gt_dir=args.gt, with_lpips=args.lpips, skip_existing=args.skip_existing,
         max_pixels=args.max_pixels, show_progress=not args.quiet,
     )
-    own = runner.run(jobs)
-    merged = gather_reports(own, rank)
-    if merged is None:  # not rank 0: rank 0 reports for everyone
-        return 1 if own.failed else 0
+    report = runner.run(jobs)
+    merged = gather_reports(report, rank)
+    if merged is None:
+        # Rank 0 reports every rank's failures and sets the exit status; a failing exit here would
+        # make torchrun stop rank 0 before it has written the merged report.
+        return 0
     print(merged.table())
     if args.report is not None:
         merged.write(args.report)

@@ -21,6 +21,11 @@ _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
 _EXIF_ORIENTATION_TAG = 0x0112
 
 
+# Quality 101 selects lossless WebP; without PRESERVE_COLOR libwebp rewrites the colour of fully
+# transparent pixels, which would not round-trip.
+_WEBP_EXACT_LOSSLESS = [cv2.IMWRITE_WEBP_QUALITY, 101, cv2.IMWRITE_WEBP_LOSSLESS_MODE, cv2.IMWRITE_WEBP_LOSSLESS_PRESERVE_COLOR]
+
+
 class ImageError(ValueError):
     """An image that cannot be read or written; the message starts with the file's path."""
 
@@ -116,7 +121,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -
         image = image[:, :, :3]
     image = _swap_red_blue(image)
     params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, quality], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, quality],
-              ".webp": [cv2.IMWRITE_WEBP_QUALITY, 101]}.get(suffix, [])  # 101 = lossless WebP
+              ".webp": _WEBP_EXACT_LOSSLESS}.get(suffix, [])
     ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(image), params)
     if not ok:
         raise ImageError(f"{path}: encoding as {suffix} failed")

@@ -1,9 +1,9 @@
 """Tiled inference: overlapping tiles, feathered blending, output streamed one tile row at a time.
 
 Every tile is run with ``overlap`` extra input pixels of context on each interior side. In the
-output, each tile's contribution is weighted by a separable window that ramps linearly from
-almost 0 at an interior tile edge (where zero padding spoils the network's context) to 1 at
-``overlap`` pixels inside; image borders get full weight. Because the tiles form a product grid,
+output, each tile's contribution is weighted by a separable window that is 0 near an interior
+tile edge (where zero padding spoils the network's context) and ramps to 1 across the middle of
+the overlap, so no seam shows; image borders get full weight. Because the tiles form a product grid,
 the sum of the weights is separable too, ``Wy(y) * Wx(x)``, so normalising needs two 1-D arrays
 rather than a full-size weight canvas. Rows are final as soon as the next tile row no longer
 covers them, so the float working memory is one strip of tiles, not the whole output.
@@ -32,15 +32,28 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
 
 
 def blend_window(length: int, ramp_before: int, ramp_after: int) -> np.ndarray:
-    """1-D weights of one tile: linear ramps over the overlaps with its neighbours, 1 elsewhere."""
+    """1-D weights of one tile over the overlaps (in output pixels) with its neighbours.
+
+    Across an overlap of ``n`` pixels the weight is 0 over the quarter nearest the tile's edge (the
+    pixels zero padding spoils), rises linearly over the middle half, and is 1 beyond; the
+    neighbour's window is the mirror image, so the two sum to 1 everywhere in the overlap. A tiny
+    floor keeps every weight positive, so the normaliser never divides by zero.
+    """
     window = np.ones(length, dtype=np.float32)
     if ramp_before:
-        window[:ramp_before] = (np.arange(ramp_before, dtype=np.float32) + 0.5) / ramp_before
+        window[:ramp_before] = _ramp(ramp_before)
     if ramp_after:
-        window[length - ramp_after:] = np.minimum(
-            window[length - ramp_after:], (np.arange(ramp_after, 0, -1, dtype=np.float32) - 0.5) / ramp_after
-        )
-    return window
+        window[length - ramp_after:] = np.minimum(window[length - ramp_after:], _ramp(ramp_after)[::-1])
+    return np.maximum(window, _WEIGHT_FLOOR)
+
+
+_WEIGHT_FLOOR = 1e-6
+
+
+def _ramp(n: int) -> np.ndarray:
+    """0 over the first quarter, linear over the middle half, 1 over the last quarter of ``n`` pixels."""
+    position = np.arange(n, dtype=np.float32) + 0.5
+    return np.clip((position - n / 4) / (n / 2), 0.0, 1.0)
 
 
 def _axis_windows(starts: list[int], tile: int, scale: int) -> list[np.ndarray]:
