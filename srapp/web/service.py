@@ -26,7 +26,7 @@ import torch
 from ..batch import BatchRunner, Job, Report
 from ..checkpoints import shipped_models
 from ..engine.image_io import ImageError, read_image, write_image
-from ..engine.models import BICUBIC, resolve_device
+from ..engine.models import BICUBIC
 from ..engine.upscale import PRECISIONS, Upscaler
 from ..metrics import score
 
