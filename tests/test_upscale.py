@@ -11,7 +11,7 @@ from torch import nn
 import srapp
 from srapp.archs import RCAN
 from srapp.engine.resize import imresize
-from srapp.engine.tiling import blend_window, tile_starts, tiled_forward
+from srapp.engine.tiling import blend_window, fitted_tile, tile_starts, tiled_forward
 from srapp.engine.upscale import Upscaler, self_ensemble_forward, upscale
 from srapp.metrics import psnr
 
@@ -64,6 +64,15 @@ def test_tile_starts_cover_the_axis_with_at_least_the_overlap(length, tile, over
     assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
     # the fewest tiles that can do it
     assert len(starts) == 1 + int(np.ceil((length - tile) / (tile - overlap)))
+
+
+@pytest.mark.parametrize("length,tile,overlap", [(600, 256, 16), (257, 256, 16), (1000, 128, 8), (100, 200, 16)])
+def test_fitted_tiles_cover_the_axis_with_the_same_count_and_little_redundancy(length, tile, overlap):
+    fitted = fitted_tile(length, tile, overlap)
+    starts = tile_starts(length, fitted, overlap)
+    assert fitted <= tile and len(starts) == len(tile_starts(length, min(tile, length), overlap))
+    assert starts[-1] + fitted == length
+    assert len(starts) * fitted - length <= (len(starts) - 1) * overlap + len(starts)  # overlaps only, +rounding
 
 
 def test_blend_window_ramps_are_complementary_over_an_overlap():
