@@ -10,6 +10,7 @@ from torch import nn
 
 import srapp
 from srapp.archs import RCAN
+from srapp.attention import ATTENTION_NAMES
 from srapp.engine.resize import imresize
 from srapp.engine.tiling import blend_window, fitted_tile, tile_starts, tiled_forward
 from srapp.engine.upscale import Upscaler, self_ensemble_forward, upscale
@@ -117,6 +118,18 @@ def test_network_output_matches_a_direct_forward_pass(tiny_rcan):
     result = upscale(image, tiny_rcan, device="cpu")
     assert result.dtype == np.uint8 and result.shape == (40, 48, 3)
     np.testing.assert_array_equal(result, np.round(expected * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("attention", ATTENTION_NAMES)
+def test_every_attention_runs_through_the_channels_last_engine(attention):
+    torch.manual_seed(0)
+    network = RCAN(scale=2, attention=attention, num_groups=1, num_blocks=2, channels=16).eval()
+    image = smooth_image(20, 24)
+    with torch.no_grad():
+        x = torch.from_numpy(image.transpose(2, 0, 1).copy()).float()[None] / 255
+        expected = network(x)[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255  # plain NCHW
+    result = upscale(image, network, device="cpu")
+    assert np.abs(result - expected).max() <= 0.5 + 1e-3
 
 
 def test_sixteen_bit_input_gives_sixteen_bit_output(tiny_rcan):

@@ -1,6 +1,8 @@
 """``make bench``: every benchmark in turn."""
 
+from .inference import main as inference_main
 from .memory import main as memory_main
 
 if __name__ == "__main__":
     memory_main()
+    inference_main([])
