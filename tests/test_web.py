@@ -186,3 +186,14 @@ def test_browser_uploads_upscales_and_shows_the_result(server, image_file, tmp_p
     assert screenshot.stat().st_size > 10_000
     np.testing.assert_array_equal(read_image(tmp_path / "downloaded.png"),
                                   srapp.upscale(image_file[0], "bicubic", scale=4))
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "{checkpoint}"])
+def test_files_outside_the_app_are_not_served(server, target):
+    import urllib.error
+    import urllib.request
+
+    path = target.format(checkpoint=server["checkpoint"])
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{server['url']}gradio_api/file={path}", timeout=10)
+    assert refused.value.code in (403, 404)
