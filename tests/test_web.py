@@ -152,12 +152,12 @@ def test_batch_returns_a_zip_of_pngs_and_a_csv_report(client, tmp_path):
 
 def test_old_results_are_swept(server):
     service = server["service"]
-    stale = service.work_root / "stale"
+    stale = service.results_root / "stale"
     stale.mkdir()
     old = time.time() - service.limits.work_ttl_seconds - 10
     os.utime(stale, (old, old))
     service.sweep()
-    assert not stale.exists() and (service.work_root / "examples").exists()
+    assert not stale.exists() and (service.work_root / "examples").is_dir()
 
 
 def test_browser_uploads_upscales_and_shows_the_result(server, image_file, tmp_path):

@@ -77,7 +77,8 @@ class WebService:
         self.limits = limits
         self.extra_models = {name: Path(path) for name, path in (extra_models or {}).items()}
         self.work_root = Path(work_root or tempfile.mkdtemp(prefix="srapp-web-"))
-        self.work_root.mkdir(parents=True, exist_ok=True)
+        self.results_root = self.work_root / "results"  # one folder per request, swept as it ages
+        self.results_root.mkdir(parents=True, exist_ok=True)
         atexit.register(shutil.rmtree, self.work_root, ignore_errors=True)
         self._device_slots: dict[str, threading.BoundedSemaphore] = {}
         self._slots_guard = threading.Lock()
@@ -113,14 +114,14 @@ class WebService:
     # -- files -------------------------------------------------------------------------------------
     def _new_folder(self) -> Path:
         self.sweep()
-        folder = self.work_root / uuid.uuid4().hex
+        folder = self.results_root / uuid.uuid4().hex
         folder.mkdir()
         return folder
 
     def sweep(self) -> None:
         """Delete result folders older than the time-to-live."""
         cutoff = time.time() - self.limits.work_ttl_seconds
-        for folder in self.work_root.iterdir():
+        for folder in self.results_root.iterdir():
             if folder.stat().st_mtime < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
 

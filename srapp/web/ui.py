@@ -6,6 +6,7 @@ never as arrays for Gradio to encode (its default is lossy WebP).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,9 @@ def _user_errors(function: Callable) -> Callable:
 
 def build_app(service: WebService | None = None) -> gr.Blocks:
     service = service or WebService()
+    # Gradio's upload cache is named by content hash; in the shared default folder, one app
+    # shutting down deletes files another app on the machine still serves.
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(service.work_root / "gradio-cache"))
     examples = write_examples(service.work_root / "examples")
     models, default_model = service.model_names(), service.default_model()
 

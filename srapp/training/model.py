@@ -1,0 +1,98 @@
+"""``SrappSRModel``: BasicSR's SRModel with mixed precision and channels-last memory layout.
+
+Two top-level option keys switch the speed-ups on (both off by default, which is exactly SRModel)::
+
+    model_type: SrappSRModel
+    precision: bf16        # fp32 | bf16 | fp16: autocast for the forward passes
+    channels_last: true    # NHWC activations and weights: faster convolutions on tensor cores
+
+Only the network's forward pass runs under autocast; the output is cast back to float32 before the
+losses, so losses, gradients of the loss, the optimizer and the EMA copy stay float32. ``fp16``
+uses a gradient scaler against underflow (bf16 has float32's range and needs none); the scaler is
+not part of BasicSR's training state, so after a resume its scale restarts from the default and
+settles again within a few iterations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from typing import Any, ContextManager
+
+import torch
+from torch import nn
+
+from .. import _compat  # noqa: F401  (before basicsr)
+from basicsr.models.sr_model import SRModel  # noqa: E402
+
+MODEL_NAME = "SrappSRModel"
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class SrappSRModel(SRModel):
+    """SRModel whose forward passes can run in bf16 / fp16 and channels-last."""
+
+    def __init__(self, opt: dict[str, Any]) -> None:
+        # Read before SRModel.__init__, which builds the network through model_to_device.
+        self.precision = opt.get("precision", "fp32")
+        self.channels_last = bool(opt.get("channels_last", False))
+        if self.precision not in ("fp32", *AUTOCAST_DTYPES):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        super().__init__(opt)
+        self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+
+    def _autocast(self) -> ContextManager[Any]:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
+
+    def model_to_device(self, net: nn.Module) -> nn.Module:
+        if self.channels_last:  # before any DDP wrapping, which must see the final parameters
+            net = net.to(memory_format=torch.channels_last)
+        return super().model_to_device(net)
+
+    def feed_data(self, data: dict[str, Any]) -> None:
+        super().feed_data(data)
+        if self.channels_last:
+            self.lq = self.lq.contiguous(memory_format=torch.channels_last)
+
+    def _losses(self) -> tuple[torch.Tensor, OrderedDict[str, torch.Tensor]]:
+        """SRModel's pixel and perceptual losses of ``self.output`` against ``self.gt``."""
+        total: torch.Tensor | float = 0.0
+        losses: OrderedDict[str, torch.Tensor] = OrderedDict()
+        if self.cri_pix:
+            losses["l_pix"] = self.cri_pix(self.output, self.gt)
+            total = total + losses["l_pix"]
+        if self.cri_perceptual:
+            perceptual, style = self.cri_perceptual(self.output, self.gt)
+            for name, value in (("l_percep", perceptual), ("l_style", style)):
+                if value is not None:
+                    losses[name] = value
+                    total = total + value
+        return total, losses
+
+    def optimize_parameters(self, current_iter: int) -> None:
+        self.optimizer_g.zero_grad()
+        with self._autocast():
+            output = self.net_g(self.lq)
+        self.output = output.float()
+        total, losses = self._losses()
+        self.grad_scaler.scale(total).backward()
+        self.grad_scaler.step(self.optimizer_g)
+        self.grad_scaler.update()
+        self.log_dict = self.reduce_loss_dict(losses)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    def test(self) -> None:
+        with self._autocast():
+            super().test()
+        self.output = self.output.float()
+
+
+def register_srapp_model() -> None:
+    """Add ``SrappSRModel`` to BasicSR's MODEL_REGISTRY (idempotent)."""
+    from basicsr.utils.registry import MODEL_REGISTRY
+
+    if MODEL_NAME not in MODEL_REGISTRY:
+        MODEL_REGISTRY.register(SrappSRModel)
