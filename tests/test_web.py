@@ -21,7 +21,7 @@ from srapp.archs import RCAN
 from srapp.engine.image_io import read_image, write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import lpips, psnr, ssim
-from srapp.web import Limits, WebService, build_app
+from srapp.web import Limits, Settings, WebService, build_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -197,3 +197,20 @@ def test_files_outside_the_app_are_not_served(server, target):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{server['url']}gradio_api/file={path}", timeout=10)
     assert refused.value.code in (403, 404)
+
+
+def test_compare_scores_the_result_and_bicubic_against_the_ground_truth(server, tmp_path):
+    truth = smooth_image(64, 72, seed=7)
+    low = imresize(truth, scale=0.5)
+    service = server["service"]
+    settings = Settings(model="tiny-x2")
+    result_png, bicubic_png, table = service.compare(write_image(tmp_path / "low.png", low), settings,
+                                                     write_image(tmp_path / "truth.png", truth))
+    result, bicubic = read_image(result_png), read_image(bicubic_png)
+    np.testing.assert_array_equal(result, srapp.upscale(low, server["checkpoint"], device="cpu"))
+    np.testing.assert_array_equal(bicubic, imresize(low, scale=2))
+    assert [row[0] for row in table] == ["tiny-x2", "bicubic"]
+    for row, image in zip(table, (result, bicubic)):
+        assert row[1] == pytest.approx(psnr(image, truth, crop_border=2, y_channel=True), abs=1e-3)
+        assert row[2] == pytest.approx(ssim(image, truth, crop_border=2, y_channel=True), abs=1e-3)
+        assert row[3] == pytest.approx(lpips(image, truth), abs=1e-3)
