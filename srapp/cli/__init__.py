@@ -8,9 +8,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import benchmark_command, models_command, prepare_data_command, train_command, upscale_command
+from . import (
+    benchmark_command, models_command, pack_images_command, prepare_data_command, train_command, upscale_command,
+)
 
-COMMANDS = (upscale_command, benchmark_command, models_command, prepare_data_command, train_command)
+COMMANDS = (
+    upscale_command, benchmark_command, models_command, pack_images_command, prepare_data_command, train_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
