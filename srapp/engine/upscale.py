@@ -100,6 +100,9 @@ class Upscaler:
     ``precision``: ``fp32`` (exact), ``bf16`` (autocast, CPU and CUDA) or ``fp16`` (CUDA only).
     ``self_ensemble``: average over the 8 flips/rotations (RCAN+/SAN+), 8x the work.
     ``outscale``: resize the result (MATLAB bicubic) to ``outscale`` times the input size.
+
+    A module passed as ``model`` is used in place: moved to ``device``, put in eval mode and
+    converted to channels_last (outputs are unchanged; convolutions run faster).
     """
 
     def __init__(
