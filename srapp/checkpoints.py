@@ -68,8 +68,13 @@ _MEAN_SHIFT_KEYS = r"^(sub_mean|add_mean)\.(weight|bias)$"
 # Defined in the official SAN but never used by its forward pass.
 _SAN_UNUSED_KEYS = r"^(conv_last\.(weight|bias)|RG\.\d+\.gamma|non_local\.soca\..*)$"
 
+# srapp's own key names inside a BasicSR training checkpoint (net_g_*.pth of `srapp train`).
+_SRAPP_NAMES = [(r"^", "")]
+
 _LAYOUTS: dict[str, tuple[str, str, list[tuple[str, str]], str | None]] = {
     # name: (arch, signature key pattern, rename rules, ignored key pattern)
+    "srapp-rcan": ("RCAN", r"^groups\.0\.blocks\.0\.attention\.fc_reduce\.weight$", _SRAPP_NAMES, None),
+    "srapp-san": ("SAN", r"^groups\.0\.attention\.fc_reduce\.weight$", _SRAPP_NAMES, None),
     "basicsr-rcan": ("RCAN", r"^body\.0\.residual_group\.0\.rcab\.0\.weight$", _BASICSR_RCAN, None),
     "official-rcan": ("RCAN", r"^body\.0\.body\.0\.body\.3\.conv_du\.0\.weight$", _OFFICIAL_RCAN, _MEAN_SHIFT_KEYS),
     "official-san": (
@@ -195,7 +200,8 @@ def model_from_state(checkpoint: Mapping[str, Any], origin: str = "state dict") 
             return _build_and_load(arch, config, renamed, f"{origin} ({layout} layout)", unmatched)
     raise CheckpointError(
         f"{origin}: unrecognised checkpoint layout (not srapp, BasicSR RCAN, official RCAN or official SAN); "
-        f"first keys: {_describe(sorted(state), 5)}"
+        f"first keys: {_describe(sorted(state), 5)}. Networks with attention other than RCAN's CA load from "
+        "srapp checkpoints (save_checkpoint), which record their configuration"
     )
 
 

@@ -117,6 +117,19 @@ def test_basicsr_wrappers_and_module_prefix(tmp_path):
     assert not loaded.training
 
 
+@pytest.mark.parametrize("build", [lambda: RCAN(scale=4, num_groups=2, num_blocks=3, channels=16, reduction=4),
+                                   lambda: SAN(scale=3, num_groups=2, num_blocks=2, channels=16, reduction=4)])
+def test_srapp_training_checkpoint_loads_its_ema_weights(tmp_path, build):
+    """``srapp train`` writes BasicSR's {params, params_ema} with srapp's own key names."""
+    torch.manual_seed(0)
+    raw, ema = _randomise(build()), _randomise(build())
+    path = tmp_path / "net_g_1000.pth"
+    torch.save({"params": raw.state_dict(), "params_ema": ema.state_dict()}, path)
+    loaded = load_model(path)
+    assert loaded.config == ema.config
+    assert _same_outputs(ema, loaded) and not _same_outputs(raw, loaded)
+
+
 @pytest.mark.parametrize("build", [lambda: RCAN(scale=3, attention="eca", num_groups=2, num_blocks=2, channels=16),
                                    lambda: SAN(scale=2, num_groups=2, num_blocks=2, channels=16, reduction=4)])
 def test_srapp_checkpoint_carries_its_config(tmp_path, build):
