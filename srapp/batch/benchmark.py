@@ -12,11 +12,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..engine.image_io import ImageError, read_image
+from ..engine.image_io import READABLE_SUFFIXES, ImageError, read_image
 from ..engine.resize import imresize
 from ..engine.upscale import Upscaler
 from ..metrics import score
-from .inputs import UsageError, plan_jobs
+from .inputs import UsageError, folder_images
 from .report import ImageRecord, Report
 
 
@@ -39,14 +39,16 @@ def benchmark(
         raise UsageError(f"{dataset}: no such dataset folder")
     scale = upscaler.scale
     report = Report(str(upscaler.name), scale)
-    jobs = plan_jobs([dataset], dataset, "png")
-    for job in tqdm(jobs, desc=dataset.name, unit="img", disable=not show_progress, dynamic_ncols=True):
-        record = ImageRecord(input=str(job.source))
+    images = folder_images(dataset)
+    if not images:
+        raise UsageError(f"{dataset}: no images (readable: {', '.join(READABLE_SUFFIXES)})")
+    for path in tqdm(images, desc=dataset.name, unit="img", disable=not show_progress, dynamic_ncols=True):
+        record = ImageRecord(input=str(path))
         started = time.perf_counter()
         try:
-            hr = mod_crop(read_image(job.source), scale)
+            hr = mod_crop(read_image(path), scale)
             if min(hr.shape[:2]) < scale:
-                raise ImageError(f"{job.source}: smaller than the scale x{scale}")
+                raise ImageError(f"{path}: smaller than the scale x{scale}")
             result = upscaler(imresize(hr, scale=1 / scale))
             record.height, record.width = result.shape[:2]
             scores = score(result, hr, scale, with_lpips=with_lpips, device=upscaler.device)

@@ -20,7 +20,7 @@ class Job:
     gt_key: str  # file stem the ground truth must share
 
 
-def _folder_images(folder: Path, recursive: bool) -> list[Path]:
+def folder_images(folder: Path, recursive: bool = False) -> list[Path]:
     pattern = "**/*" if recursive else "*"
     return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in READABLE_SUFFIXES)
 
@@ -32,7 +32,7 @@ def plan_jobs(inputs: list[str | os.PathLike], outdir: Path, ext: str, recursive
     jobs: list[Job] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            for source in _folder_images(item, recursive):
+            for source in folder_images(item, recursive):
                 relative = source.relative_to(item).with_suffix(f".{ext}")
                 jobs.append(Job(source, outdir / relative, source.stem))
         elif item.exists() or item.is_symlink():

@@ -14,6 +14,15 @@ from typing import Any
 from .._atomic import atomic_write
 
 METRICS = ("psnr", "ssim", "lpips")
+REPORT_SUFFIXES = (".json", ".csv")
+
+
+def check_report_path(path: str | os.PathLike) -> Path:
+    """The report file, refused unless it ends in .json or .csv (checked before any work starts)."""
+    path = Path(path)
+    if path.suffix.lower() not in REPORT_SUFFIXES:
+        raise ValueError(f"{path}: a report is .json or .csv, not {path.suffix or 'a file without a suffix'}")
+    return path
 
 
 @dataclass
@@ -71,14 +80,8 @@ class Report:
 
     def write(self, path: str | os.PathLike) -> Path:
         """JSON or CSV by the file's suffix, written atomically."""
-        path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix == ".json":
-            text = json.dumps(self.to_dict(), indent=2) + "\n"
-        elif suffix == ".csv":
-            text = self.to_csv()
-        else:
-            raise ValueError(f"{path}: a report is .json or .csv, not {suffix or 'a file without a suffix'}")
+        path = check_report_path(path)
+        text = json.dumps(self.to_dict(), indent=2) + "\n" if path.suffix.lower() == ".json" else self.to_csv()
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as handle:
             handle.write(text.encode("utf-8"))

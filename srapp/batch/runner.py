@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -49,7 +50,8 @@ class BatchRunner:
         self.upscaler, self.gt_dir, self.with_lpips = upscaler, gt_dir, with_lpips
         self.skip_existing, self.max_pixels, self.show_progress = skip_existing, max_pixels, show_progress
 
-    def run(self, jobs: list[Job]) -> Report:
+    def run(self, jobs: list[Job], progress: Callable[[int, int], None] | None = None) -> Report:
+        """Process every job; ``progress(done, total)`` is called after each image."""
         report = Report(str(self.upscaler.name), self.upscaler.final_scale)
         bar = tqdm(jobs, desc="images", unit="img", disable=not self.show_progress, dynamic_ncols=True)
         for job in bar:
@@ -58,6 +60,8 @@ class BatchRunner:
             if record.error:
                 bar.write(f"error: {record.error}")
             report.images.append(record)
+            if progress is not None:
+                progress(len(report.images), len(jobs))
         return report
 
     def process(self, job: Job, bar: tqdm | None = None) -> ImageRecord:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..batch import UsageError, benchmark
-from .options import add_model_options, build_upscaler, usage_error
+from .options import add_model_options, add_report_option, build_upscaler, report_path_error, usage_error
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -17,13 +17,13 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--dataset", required=True, type=Path, metavar="DIR", help="folder of HR images")
     add_model_options(parser)
-    parser.add_argument("--report", type=Path, metavar="FILE", help="write the report as .json or .csv")
+    add_report_option(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.report is not None and args.report.suffix.lower() not in (".json", ".csv"):
-        return usage_error(f"{args.report}: --report must end in .json or .csv")
+    if (status := report_path_error(args)) is not None:
+        return status
     upscaler = build_upscaler(args)
     if upscaler is None:
         return 2

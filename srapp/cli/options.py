@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from ..batch.report import check_report_path
 from ..checkpoints import CheckpointError
 from ..engine.upscale import DEFAULT_TILE_OVERLAP, PRECISIONS, Upscaler
 
@@ -23,6 +25,20 @@ def add_model_options(parser: argparse.ArgumentParser, default_model: str = "rca
     parser.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (RCAN+/SAN+)")
     parser.add_argument("--no-lpips", dest="lpips", action="store_false", help="skip LPIPS when scoring")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def add_report_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report", type=Path, metavar="FILE", help="write the report as .json or .csv")
+
+
+def report_path_error(args: argparse.Namespace) -> int | None:
+    """Exit status 2 after a message when ``--report`` names a file that cannot be a report."""
+    try:
+        if args.report is not None:
+            check_report_path(args.report)
+    except ValueError as error:
+        return usage_error(str(error))
+    return None
 
 
 def build_upscaler(args: argparse.Namespace, device: str | None = None, outscale: float | None = None) -> Upscaler | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..batch import DEFAULT_MAX_PIXELS, BatchRunner, UsageError, check_output_folder, plan_jobs, shard
 from ..batch.distributed import current_rank, gather_reports, rank_device
 from ..engine.image_io import ImageError
-from .options import add_model_options, build_upscaler, usage_error
+from .options import add_model_options, add_report_option, build_upscaler, report_path_error, usage_error
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
 
@@ -24,7 +24,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     add_model_options(parser)
     parser.add_argument("--gt", type=Path, metavar="GTDIR",
                         help="ground-truth folder: score each result against the file with the same stem")
-    parser.add_argument("--report", type=Path, metavar="FILE", help="write the report as .json or .csv")
+    add_report_option(parser)
     parser.add_argument("--outscale", type=float, help="resize results to this factor of the input (bicubic)")
     parser.add_argument("--recursive", action="store_true", help="descend into subfolders (mirrored in OUTDIR)")
     parser.add_argument("--skip-existing", action="store_true", help="keep results already in OUTDIR")
@@ -35,8 +35,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.report is not None and args.report.suffix.lower() not in (".json", ".csv"):
-        return usage_error(f"{args.report}: --report must end in .json or .csv")
+    if (status := report_path_error(args)) is not None:
+        return status
     if args.gt is not None and not args.gt.is_dir():
         return usage_error(f"{args.gt}: no such ground-truth folder")
     rank = current_rank()

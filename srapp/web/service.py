@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..batch import BatchRunner, Job, Report
+from ..batch import BatchRunner, Job
 from ..checkpoints import shipped_models
 from ..engine.image_io import ImageError, read_image, write_image
 from ..engine.models import BICUBIC
@@ -197,17 +197,12 @@ class WebService:
                 stem += "_"
             used.add(stem)
             jobs.append(Job(path, results / f"{stem}.png", stem))
-        runner = BatchRunner(upscaler, max_pixels=self.limits.max_pixels)
-        report = Report(str(upscaler.name), upscaler.final_scale)
         with self._device_slot(upscaler.device):
-            for done, job in enumerate(jobs, 1):
-                record = runner.process(job)
-                record.input = job.source.name
-                if record.error:
-                    record.error = record.error.replace(str(job.source), job.source.name)
-                report.images.append(record)
-                if progress is not None:
-                    progress(done, len(jobs))
+            report = BatchRunner(upscaler, max_pixels=self.limits.max_pixels).run(jobs, progress)
+        for job, record in zip(jobs, report.images):  # name the files the user sent, not the upload paths
+            record.input = job.source.name
+            if record.error:
+                record.error = record.error.replace(str(job.source), job.source.name)
         archive = folder / "results.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:  # PNGs are compressed already
             for record in report.images:
