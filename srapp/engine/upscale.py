@@ -136,8 +136,7 @@ class Upscaler:
                 raise ValueError("bicubic needs a scale")
             self.network, self.scale = None, scale
             return
-        # channels_last: about 1.25x faster fp32 convolutions on CPU, and what CUDA tensor cores want
-        self.network = load_network(model, self.device).to(memory_format=torch.channels_last)
+        self.network = load_network(model, self.device)
         own_scale = network_scale(self.network)
         if own_scale is None and scale is None:
             raise ValueError(f"{self.name}: the network does not state its scale; pass scale")
