@@ -1,4 +1,5 @@
-"""Inference speed on CPU: RCAN x4 against BasicSR, tiling overhead, batch CLI overhead.
+"""Inference speed on CPU: RCAN x4 against BasicSR, tiling overhead, batch CLI overhead, and
+what bf16 costs in PSNR on Set5 with the shipped models.
 
     python -m srapp.bench.inference [--threads 2] [--size 96] [--repeats 5]
 
@@ -30,6 +31,8 @@ from srapp.archs import RCAN
 from srapp.engine.image_io import write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import psnr
+
+SET5 = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "Set5"
 
 
 def alternate(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -163,6 +166,21 @@ def batch_section(count: int = 50) -> list[str]:
     return lines
 
 
+def bf16_fidelity_section(dataset: Path = SET5) -> list[str]:
+    """Y-PSNR on Set5 of every shipped model in fp32 and in bf16: what the fast path costs."""
+    from srapp.batch import benchmark
+
+    lines = ["bf16 vs fp32 on Set5 (Y-PSNR, crop = scale; target: change <= 0.02 dB)"]
+    if not dataset.is_dir() or not srapp.shipped_models():
+        return lines + [f"  skipped: needs {dataset} and a shipped model"]
+    for name in sorted(srapp.shipped_models()):
+        model = srapp.load_model(name)
+        fp32, bf16 = (benchmark(srapp.Upscaler(model, precision=precision, device="cpu"), dataset,
+                                with_lpips=False).mean()["psnr"] for precision in ("fp32", "bf16"))
+        lines.append(f"  {name}: fp32 {fp32:.3f} dB, bf16 {bf16:.3f} dB, change {bf16 - fp32:+.3f} dB")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -175,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"matmul 4096x4096 peak: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s\n")
     with contextlib.suppress(KeyboardInterrupt):
         for section in (lambda: rcan_section(args.size, args.repeats, peaks), lambda: tiling_section(args.repeats),
-                        lambda: tiled_peak_memory_section(args.threads), batch_section):
+                        lambda: tiled_peak_memory_section(args.threads), batch_section, bf16_fidelity_section):
             print("\n".join(section()) + "\n", flush=True)
 
 
