@@ -20,6 +20,7 @@ from ._atomic import atomic_write
 from .archs import ARCHITECTURES
 
 CHECKPOINT_FORMAT = "srapp"
+INT8_MIN_ELEMENTS = 1024  # smaller tensors (biases, 1x1 attention convolutions) stay float16
 METRIC_WEIGHTS_PREFIX = "lpips"  # weights/ also holds the LPIPS backbone, which is not an SR model
 WEIGHTS_DIR = Path(os.environ.get("SRAPP_WEIGHTS_DIR", Path(__file__).resolve().parent.parent / "weights"))
 
@@ -179,13 +180,35 @@ def _build_and_load(
     return model
 
 
+def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric per-output-channel int8: ``weight[c] ~ q[c] * scale[c]`` with
+    ``scale[c] = max|weight[c]| / 127``, so every element is off by at most ``scale[c] / 2``."""
+    rows = weight.detach().float().reshape(weight.shape[0], -1)
+    scale = rows.abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny) / 127
+    quantized = torch.round(rows / scale[:, None]).to(torch.int8)
+    return quantized.reshape(weight.shape), scale
+
+
+def dequantize_int8(quantized: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return (quantized.float().reshape(quantized.shape[0], -1) * scale.float()[:, None]).reshape(quantized.shape)
+
+
+def srapp_params(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """The state dict an srapp checkpoint stores, int8 weights dequantized to float32."""
+    params = dict(checkpoint["params"])
+    scales = checkpoint.get("int8_scales", {})
+    for key, quantized in checkpoint.get("int8_params", {}).items():
+        params[key] = dequantize_int8(quantized, scales[key])
+    return params
+
+
 def model_from_state(checkpoint: Mapping[str, Any], origin: str = "state dict") -> nn.Module:
     """Build and load the network a checkpoint (already in memory) describes."""
     if checkpoint.get("format") == CHECKPOINT_FORMAT:
         arch = checkpoint.get("arch")
         if arch not in ARCHITECTURES:
             raise CheckpointError(f"{origin}: unknown srapp architecture {arch!r}")
-        return _build_and_load(arch, dict(checkpoint["config"]), checkpoint["params"], origin, [])
+        return _build_and_load(arch, dict(checkpoint["config"]), srapp_params(checkpoint), origin, [])
     state = _strip_prefix(_unwrap(checkpoint))
     if not all(isinstance(value, torch.Tensor) for value in state.values()):
         raise CheckpointError(f"{origin}: not a state dict (values that are not tensors)")
@@ -244,18 +267,26 @@ def load_model(source: str | os.PathLike | Mapping[str, Any], device: str | torc
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
     """Write srapp's self-describing checkpoint atomically (temp file + rename).
 
-    ``dtype=torch.float16`` halves the file; :func:`load_model` casts back to the model's dtype.
+    ``dtype=torch.float16`` halves the file. ``dtype=torch.int8`` stores every weight of at least
+    ``INT8_MIN_ELEMENTS`` elements as per-output-channel int8 (:func:`quantize_int8`, a quarter of
+    float32) and the rest as float16. :func:`load_model` casts back to the model's dtype.
     """
     arch = next((name for name, cls in ARCHITECTURES.items() if isinstance(model, cls)), None)
     if arch is None:
         raise TypeError(f"save_checkpoint takes an srapp network, got {type(model).__name__}")
-    params = {
-        key: (value.to(dtype) if dtype is not None and value.is_floating_point() else value).detach().cpu().clone()
-        for key, value in model.state_dict().items()
+    state = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
+    contents: dict[str, Any] = {"format": CHECKPOINT_FORMAT, "arch": arch, "config": model.config}
+    if dtype == torch.int8:
+        large = [key for key, value in state.items()
+                 if value.is_floating_point() and value.dim() >= 2 and value.numel() >= INT8_MIN_ELEMENTS]
+        quantized = {key: quantize_int8(state.pop(key)) for key in large}
+        contents["int8_params"] = {key: q for key, (q, _) in quantized.items()}
+        contents["int8_scales"] = {key: scale for key, (_, scale) in quantized.items()}
+        dtype = torch.float16
+    contents["params"] = {
+        key: value.to(dtype) if dtype is not None and value.is_floating_point() else value for key, value in state.items()
     }
     path = Path(path)
     with atomic_write(path) as handle:
-        torch.save({"format": CHECKPOINT_FORMAT, "arch": arch, "config": model.config, "params": params}, handle)
+        torch.save(contents, handle)
     return path
-
-

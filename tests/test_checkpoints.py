@@ -8,6 +8,7 @@ import torch
 import srapp
 from srapp import CheckpointError, load_model, save_checkpoint
 from srapp.archs import RCAN, SAN
+from srapp.checkpoints import dequantize_int8, quantize_int8
 
 
 def _official_rcan_state(model: RCAN) -> dict[str, torch.Tensor]:
@@ -153,6 +154,44 @@ def test_half_precision_checkpoint_is_smaller_and_close(tmp_path):
     x = torch.rand(1, 3, 8, 8)
     with torch.no_grad():
         assert (loaded(x) - model(x)).abs().max() < 1e-2
+
+
+def test_int8_quantization_is_within_half_a_step_per_output_channel():
+    torch.manual_seed(0)
+    weight = torch.randn(6, 4, 3, 3) * torch.tensor([1e-3, 0.1, 1.0, 5.0, 0.0, 0.2]).view(6, 1, 1, 1)
+    quantized, scale = quantize_int8(weight)
+    assert quantized.dtype == torch.int8 and quantized.shape == weight.shape
+    for channel in range(6):  # the formula, channel by channel
+        largest = weight[channel].abs().max().item()
+        if largest > 0:
+            assert scale[channel].item() == pytest.approx(largest / 127)
+            assert quantized[channel].abs().max().item() == 127
+        assert quantized[channel].abs().max().item() <= 127
+    error = (dequantize_int8(quantized, scale) - weight).abs()
+    assert (error <= scale.view(6, 1, 1, 1) / 2 + 1e-9).all()
+    assert not dequantize_int8(quantized, scale)[4].any()  # an all-zero channel stays zero
+
+
+def test_int8_checkpoint_is_a_quarter_and_close(tmp_path):
+    torch.manual_seed(0)
+    model = _randomise(RCAN(scale=2, num_groups=2, num_blocks=2, channels=32))
+    full = save_checkpoint(model, tmp_path / "full.pth")
+    small = save_checkpoint(model, tmp_path / "int8.pth", dtype=torch.int8)
+    assert small.stat().st_size < 0.35 * full.stat().st_size
+    stored = torch.load(small, weights_only=True)
+    state = model.state_dict()
+    for key, quantized in stored["int8_params"].items():
+        assert quantized.dtype == torch.int8 and state[key].numel() >= 1024
+    assert all(value.dtype == torch.float16 for value in stored["params"].values() if value.is_floating_point())
+    assert "groups.0.blocks.0.conv1.weight" in stored["int8_params"]
+    assert "groups.0.blocks.0.attention.fc_reduce.weight" in stored["params"]  # 32 x 2: too small to quantize
+    loaded = load_model(small)
+    for key, value in loaded.state_dict().items():  # half a step (int8) or float16 rounding (the rest)
+        bound = stored["int8_scales"][key].view(-1, *[1] * (value.dim() - 1)) / 2 if key in stored["int8_params"] else 1e-3
+        assert ((value - state[key]).abs() <= bound + 1e-7).all(), key
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        assert (loaded(x) - model(x)).abs().max() < 2e-2
 
 
 def test_partial_checkpoint_names_missing_and_unexpected_keys():

@@ -259,18 +259,25 @@ def test_resume_skips_a_truncated_newest_state(trained, tmp_path):
     assert path.name == "4.state" and state["iter"] == 4
 
 
-def test_export_gives_an_srapp_checkpoint_that_basicsr_tests(trained, val_folder, tmp_path):
+@pytest.mark.parametrize("storage", [torch.float16, torch.int8], ids=["fp16", "int8"])
+def test_export_gives_an_srapp_checkpoint_that_basicsr_tests(trained, val_folder, tmp_path, storage):
     experiment = trained["experiment"]
-    exported = export_weights(experiment / "models" / "net_g_latest.pth", trained["options"], tmp_path / "tiny.pth")
+    exported = export_weights(experiment / "models" / "net_g_latest.pth", trained["options"], tmp_path / "tiny.pth",
+                              dtype=storage)
     checkpoint = torch.load(exported, weights_only=True)
     assert checkpoint["format"] == "srapp" and checkpoint["arch"] == "RCAN"
     assert all(v.dtype == torch.float16 for v in checkpoint["params"].values() if v.is_floating_point())
+    assert bool(checkpoint.get("int8_params")) == (storage == torch.int8)
     model = srapp.load_model(exported)
     ema = torch.load(experiment / "models" / "net_g_latest.pth", weights_only=True)["params_ema"]
     for key, value in model.state_dict().items():
-        torch.testing.assert_close(value, ema[key].half().float())
+        if key in checkpoint.get("int8_params", {}):  # half a quantisation step of its output channel
+            step = checkpoint["int8_scales"][key].view(-1, *[1] * (value.dim() - 1))
+            assert ((value - ema[key]).abs() <= step / 2 + 1e-7).all()
+        else:
+            torch.testing.assert_close(value, ema[key].half().float())
     test_options = {
-        "name": "tiny_test", "model_type": "SRModel", "scale": 2, "num_gpu": 0,
+        "name": "tiny_test", "model_type": "SrappSRModel", "scale": 2, "num_gpu": 0,
         "datasets": {"test_1": {"name": "two", "type": "SrappBicubicPairedDataset", "dataroot_gt": str(val_folder)}},
         "network_g": tiny_options(Path(), val_folder, 1)["network_g"],
         "path": {"pretrain_network_g": str(exported), "param_key_g": "params", "strict_load_g": True},
@@ -280,7 +287,7 @@ def test_export_gives_an_srapp_checkpoint_that_basicsr_tests(trained, val_folder
     }
     results = training.evaluate(write_yaml(tmp_path / "test_tiny.yml", test_options), root=tmp_path)
     log = next(results.glob("test_tiny_test_*.log")).read_text()
-    assert "Loading SrappRCAN model from" in log and "# psnr:" in log and "# lpips:" in log
+    assert f"Loading SrappRCAN model from {exported} (srapp format)" in log and "# psnr:" in log and "# lpips:" in log
 
 
 @pytest.mark.parametrize("path", OPTION_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -2,7 +2,7 @@
 
 * ``test -opt options/test/test_RCAN_x4.yml``: BasicSR's test pipeline (Y-PSNR, SSIM, LPIPS).
 * ``export CHECKPOINT -opt TRAIN.yml -o weights/rcan-x4.pth``: a trained BasicSR checkpoint as a
-  float16 srapp checkpoint.
+  srapp checkpoint (float16 by default; ``--storage int8`` for the shipped weights).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import torch
 from . import OptionsError, evaluate
 from .export import export_weights
 
+STORAGE = {"fp32": None, "fp16": torch.float16, "int8": torch.int8}
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m srapp.training")
@@ -28,13 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("-opt", "--opt", dest="opt", required=True, type=Path, metavar="FILE.yml",
                         help="the option file it was trained with (for network_g)")
     export.add_argument("-o", "--output", required=True, type=Path, help="the srapp checkpoint to write")
-    export.add_argument("--fp32", action="store_true", help="keep float32 (default: float16, half the size)")
+    export.add_argument("--storage", choices=sorted(STORAGE), default="fp16",
+                        help="fp32; fp16 (half the size); int8 (per-channel int8 weights, a quarter) (default: fp16)")
     args = parser.parse_args(argv)
     try:
         if args.tool == "test":
             print(f"results in {evaluate(args.opt, root=args.root)}")
         else:
-            out = export_weights(args.checkpoint, args.opt, args.output, dtype=None if args.fp32 else torch.float16)
+            out = export_weights(args.checkpoint, args.opt, args.output, dtype=STORAGE[args.storage])
             print(f"{out}: {out.stat().st_size / 2**20:.2f} MiB")
     except (OptionsError, ValueError, OSError) as error:
         print(f"srapp.training: error: {error}", file=sys.stderr)

@@ -4,8 +4,9 @@ BasicSR saves ``{"params": state, "params_ema": state}`` with srapp's own parame
 network's configuration lives only in the option file. :func:`export_weights` rebuilds the network
 from the YAML's ``network_g``, loads the (EMA, when present) parameters and writes
 ``{"format": "srapp", "arch", "config", "params"}`` with :func:`srapp.save_checkpoint`, float16 by
-default (half the size; loading casts back). The result loads with :func:`srapp.load_model` and,
-through its ``params`` key, with BasicSR's ``load_network`` (``param_key_g: params``).
+default (half the size; loading casts back) or int8 weights (a quarter; the shipped models). The
+result loads with :func:`srapp.load_model` and with BasicSR through ``SrappSRModel``; a float16 or
+float32 file also through BasicSR's own ``load_network`` (``param_key_g: params``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def export_weights(
 ) -> Path:
     """Write ``checkpoint`` (a BasicSR ``net_g_*.pth``) as an srapp checkpoint at ``out_path``.
 
-    ``param_key`` falls back to ``params`` when the run kept no EMA copy; ``dtype=None`` keeps float32.
+    ``param_key`` falls back to ``params`` when the run kept no EMA copy; ``dtype=None`` keeps float32,
+    ``torch.int8`` stores the weights as per-channel int8 (see :func:`srapp.save_checkpoint`).
     """
     from basicsr.utils.registry import ARCH_REGISTRY
 

@@ -11,6 +11,9 @@ losses, so losses, gradients of the loss, the optimizer and the EMA copy stay fl
 uses a gradient scaler against underflow (bf16 has float32's range and needs none); the scaler is
 not part of BasicSR's training state, so after a resume its scale restarts from the default and
 settles again within a few iterations.
+
+It also loads srapp's own checkpoints (``weights/*.pth``, int8-stored weights included) wherever
+BasicSR loads a network: ``pretrain_network_g`` for fine-tuning and the test pipeline.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from torch import nn
 
 from .. import _compat  # noqa: F401  (before basicsr)
 from basicsr.models.sr_model import SRModel  # noqa: E402
+from basicsr.utils import get_root_logger  # noqa: E402
+
+from ..checkpoints import CHECKPOINT_FORMAT, srapp_params  # noqa: E402
 
 MODEL_NAME = "SrappSRModel"
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -83,6 +89,14 @@ class SrappSRModel(SRModel):
         self.log_dict = self.reduce_loss_dict(losses)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+
+    def load_network(self, net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = "params") -> None:
+        checkpoint = torch.load(load_path, map_location="cpu", weights_only=True)
+        if checkpoint.get("format") != CHECKPOINT_FORMAT:
+            super().load_network(net, load_path, strict, param_key)
+            return
+        get_root_logger().info(f"Loading {type(self.get_bare_model(net)).__name__} model from {load_path} (srapp format)")
+        self.get_bare_model(net).load_state_dict(srapp_params(checkpoint), strict=strict)
 
     def test(self) -> None:
         with self._autocast():
