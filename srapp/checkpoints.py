@@ -193,12 +193,15 @@ def dequantize_int8(quantized: torch.Tensor, scale: torch.Tensor) -> torch.Tenso
     return (quantized.float().reshape(quantized.shape[0], -1) * scale.float()[:, None]).reshape(quantized.shape)
 
 
-def srapp_params(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+def srapp_params(checkpoint: Mapping[str, Any], origin: str = "checkpoint") -> dict[str, torch.Tensor]:
     """The state dict an srapp checkpoint stores, int8 weights dequantized to float32."""
     params = dict(checkpoint["params"])
     scales = checkpoint.get("int8_scales", {})
     for key, quantized in checkpoint.get("int8_params", {}).items():
-        params[key] = dequantize_int8(quantized, scales[key])
+        scale = scales.get(key)
+        if scale is None or scale.numel() != quantized.shape[0]:
+            raise CheckpointError(f"{origin}: int8 weight {key} lacks its {quantized.shape[0]} per-channel scales")
+        params[key] = dequantize_int8(quantized, scale)
     return params
 
 
@@ -208,7 +211,7 @@ def model_from_state(checkpoint: Mapping[str, Any], origin: str = "state dict") 
         arch = checkpoint.get("arch")
         if arch not in ARCHITECTURES:
             raise CheckpointError(f"{origin}: unknown srapp architecture {arch!r}")
-        return _build_and_load(arch, dict(checkpoint["config"]), srapp_params(checkpoint), origin, [])
+        return _build_and_load(arch, dict(checkpoint["config"]), srapp_params(checkpoint, origin), origin, [])
     state = _strip_prefix(_unwrap(checkpoint))
     if not all(isinstance(value, torch.Tensor) for value in state.values()):
         raise CheckpointError(f"{origin}: not a state dict (values that are not tensors)")

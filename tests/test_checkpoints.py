@@ -194,6 +194,16 @@ def test_int8_checkpoint_is_a_quarter_and_close(tmp_path):
         assert (loaded(x) - model(x)).abs().max() < 2e-2
 
 
+def test_int8_checkpoint_without_its_scales_is_refused_by_name(tmp_path):
+    model = RCAN(scale=2, num_groups=1, num_blocks=1, channels=32)
+    path = save_checkpoint(model, tmp_path / "int8.pth", dtype=torch.int8)
+    stored = torch.load(path, weights_only=True)
+    del stored["int8_scales"]["groups.0.conv.weight"]
+    torch.save(stored, path)
+    with pytest.raises(CheckpointError, match=r"int8\.pth: int8 weight groups\.0\.conv\.weight lacks its 32 per-channel scales"):
+        load_model(path)
+
+
 def test_partial_checkpoint_names_missing_and_unexpected_keys():
     model = RCAN(scale=2, num_groups=2, num_blocks=2, channels=16)
     state = _official_rcan_state(model)

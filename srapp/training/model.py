@@ -96,7 +96,7 @@ class SrappSRModel(SRModel):
             super().load_network(net, load_path, strict, param_key)
             return
         get_root_logger().info(f"Loading {type(self.get_bare_model(net)).__name__} model from {load_path} (srapp format)")
-        self.get_bare_model(net).load_state_dict(srapp_params(checkpoint), strict=strict)
+        self.get_bare_model(net).load_state_dict(srapp_params(checkpoint, load_path), strict=strict)
 
     def test(self) -> None:
         with self._autocast():
