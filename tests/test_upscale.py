@@ -212,6 +212,7 @@ def test_out_of_memory_at_the_smallest_tile_is_raised():
         upscale(smooth_image(100, 100), RefusesLargeInputs(scale=2, limit=8), device="cpu")
 
 
+@pytest.mark.filterwarnings("ignore:bf16 has no fast kernels")  # CPUs without AVX-512 run it slowly
 def test_bf16_stays_close_to_fp32(tiny_rcan):
     image = smooth_image(24, 24)
     exact = upscale(image, tiny_rcan, device="cpu")

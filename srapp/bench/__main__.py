@@ -2,7 +2,9 @@
 
 from .inference import main as inference_main
 from .memory import main as memory_main
+from .precision import main as precision_main
 
 if __name__ == "__main__":
     memory_main()
     inference_main([])
+    precision_main([])

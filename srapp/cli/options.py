@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..batch.report import check_report_path
 from ..checkpoints import CheckpointError
-from ..engine.upscale import DEFAULT_TILE_OVERLAP, PRECISIONS, Upscaler
+from ..engine.precision import PRECISIONS
+from ..engine.upscale import DEFAULT_TILE_OVERLAP, Upscaler
 
 
 def add_model_options(parser: argparse.ArgumentParser, default_model: str = "rcan-x4") -> None:
@@ -20,7 +21,7 @@ def add_model_options(parser: argparse.ArgumentParser, default_model: str = "rca
     parser.add_argument("--tile-overlap", type=int, default=DEFAULT_TILE_OVERLAP,
                         help="context pixels shared by neighbouring tiles (default: %(default)s)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32 (exact), bf16 (CPU/CUDA), fp16 (CUDA) (default: %(default)s)")
+                        help="fp32 (exact), bf16 (CPUs with AVX-512, CUDA), fp16 (CUDA) (default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     parser.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (RCAN+/SAN+)")
     parser.add_argument("--no-lpips", dest="lpips", action="store_false", help="skip LPIPS when scoring")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -12,10 +13,10 @@ from torch import nn
 
 from .image_io import ImageError, read_image
 from .models import BICUBIC, load_network, network_lock, network_scale, resolve_device
+from .precision import PRECISIONS, bf16_is_fast, slow_bf16_message
 from .resize import imresize
 from .tiling import Progress, tiled_forward
 
-PRECISIONS = ("fp32", "bf16", "fp16")
 AUTO_TILE_PIXELS = 512 * 512  # tile=None: larger inputs are tiled, so memory stays bounded
 DEFAULT_TILE = 256
 DEFAULT_TILE_OVERLAP = 16
@@ -127,7 +128,9 @@ class Upscaler:
             raise ValueError(f"outscale must be positive, got {outscale}")
         self.device = resolve_device(device)
         if precision == "fp16" and self.device.type != "cuda":
-            raise ValueError("fp16 needs a CUDA device; use bf16 on CPU")
+            raise ValueError("fp16 needs a CUDA device; use fp32 on CPU")
+        if precision == "bf16" and not bf16_is_fast(self.device):
+            warnings.warn(f"{slow_bf16_message(self.device)}; use fp32", stacklevel=2)
         self.precision, self.tile, self.tile_overlap = precision, tile, tile_overlap
         self.self_ensemble, self.outscale = self_ensemble, outscale
         self.name = type(model).__name__ if isinstance(model, nn.Module) else str(model)

@@ -10,7 +10,9 @@ Only the network's forward pass runs under autocast; the output is cast back to 
 losses, so losses, gradients of the loss, the optimizer and the EMA copy stay float32. ``fp16``
 uses a gradient scaler against underflow (bf16 has float32's range and needs none); the scaler is
 not part of BasicSR's training state, so after a resume its scale restarts from the default and
-settles again within a few iterations.
+settles again within a few iterations. ``bf16`` on a device without bfloat16 kernels (a CPU
+without AVX-512, a CUDA GPU before Ampere) runs in fp32 instead, with a warning in the log:
+there it would be several times slower than fp32.
 
 It also loads srapp's own checkpoints (``weights/*.pth``, int8-stored weights included) wherever
 BasicSR loads a network: ``pretrain_network_g`` for fine-tuning and the test pipeline.
@@ -30,6 +32,7 @@ from basicsr.models.sr_model import SRModel  # noqa: E402
 from basicsr.utils import get_root_logger  # noqa: E402
 
 from ..checkpoints import CHECKPOINT_FORMAT, srapp_params  # noqa: E402
+from ..engine.precision import PRECISIONS, bf16_is_fast, slow_bf16_message  # noqa: E402
 
 MODEL_NAME = "SrappSRModel"
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -42,9 +45,14 @@ class SrappSRModel(SRModel):
         # Read before SRModel.__init__, which builds the network through model_to_device.
         self.precision = opt.get("precision", "fp32")
         self.channels_last = bool(opt.get("channels_last", False))
-        if self.precision not in ("fp32", *AUTOCAST_DTYPES):
+        if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
         super().__init__(opt)
+        if self.precision == "bf16" and not bf16_is_fast(self.device):
+            # Option files travel between machines; the one written for bf16 hardware must not
+            # run several times slower on a machine without it.
+            get_root_logger().warning(f"{slow_bf16_message(self.device)}; running in fp32")
+            self.precision = "fp32"
         self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
 
     def _autocast(self) -> ContextManager[Any]:

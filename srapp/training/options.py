@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from .. import _compat  # noqa: F401  (before basicsr)
+from ..engine.precision import PRECISIONS
 
 SRAPP_MODEL_KEYS = {"precision", "channels_last"}  # read by SrappSRModel only
 TOP_LEVEL_KEYS = {
@@ -57,7 +58,6 @@ NUMERIC_KEYS = {
 SCHEDULERS = {"MultiStepLR": "MultiStepRestartLR", "MultiStepRestartLR": "MultiStepRestartLR",
               "CosineAnnealingRestartLR": "CosineAnnealingRestartLR"}
 OPTIMIZERS = ("Adam",)  # BaseModel.get_optimizer of BasicSR 1.4.2 knows no other
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class OptionsError(ValueError):

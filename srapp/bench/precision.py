@@ -1,0 +1,84 @@
+"""bf16 against fp32 on this machine's CPU, for the shipped networks' size (RCAN 4x10x64, x4):
+one forward pass (inference) and one training step of BasicSR's shipped configs.
+
+    python -m srapp.bench.precision [--threads 2] [--repeats 3] [--batch 4]
+
+(The shipped configs train on 16 patches a step; time per patch is what compares, and 4 keeps the
+run to minutes where bf16 is slow.)
+
+Where ``srapp.engine.precision.bf16_is_fast`` says no, bf16 autocast runs on PyTorch's reference
+kernels; this prints what that costs, and so why ``SrappSRModel`` trains such machines in fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+
+import torch
+
+from srapp.archs import RCAN
+from srapp.engine.precision import bf16_is_fast
+
+from .inference import alternate
+
+
+def autocast(precision: str) -> contextlib.AbstractContextManager:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def shipped_size_rcan() -> RCAN:
+    torch.manual_seed(0)
+    return RCAN(scale=4, num_groups=4, num_blocks=10, channels=64).to(memory_format=torch.channels_last)
+
+
+def inference_seconds(repeats: int, size: int = 96) -> dict[str, float]:
+    network = shipped_size_rcan().eval()
+    x = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
+
+    def forward(precision: str) -> None:
+        with torch.inference_mode(), autocast(precision):
+            network(x)
+
+    return alternate({precision: lambda p=precision: forward(p) for precision in ("fp32", "bf16")}, repeats)
+
+
+def training_step_seconds(repeats: int, batch: int, patch: int = 48) -> dict[str, float]:
+    """Forward under autocast, L1 loss in float32, backward, Adam: SrappSRModel's step."""
+    network = shipped_size_rcan().train()
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-7)
+    lq = torch.rand(batch, 3, patch, patch).contiguous(memory_format=torch.channels_last)
+    gt = torch.rand(batch, 3, patch * 4, patch * 4)
+
+    def step(precision: str) -> None:
+        optimizer.zero_grad()
+        with autocast(precision):
+            output = network(lq)
+        torch.nn.functional.l1_loss(output.float(), gt).backward()
+        optimizer.step()
+
+    return alternate({precision: lambda p=precision: step(p) for precision in ("fp32", "bf16")}, repeats)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=4, help="48x48 LR patches per training step")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    fast = bf16_is_fast(torch.device("cpu"))
+    print(f"CPU: {os.cpu_count()} cores visible, {args.threads} threads; torch {torch.__version__}; "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}; fast bf16 kernels: {'yes' if fast else 'no'}\n")
+    rows = [("inference, 96x96 LR", inference_seconds(args.repeats)),
+            (f"training step, {args.batch} x 48x48 LR", training_step_seconds(args.repeats, args.batch))]
+    print("| RCAN 4x10x64 x4 | fp32 s | bf16 s | bf16 speed-up |\n|---|---|---|---|")
+    for name, seconds in rows:
+        print(f"| {name} | {seconds['fp32']:.3f} | {seconds['bf16']:.3f} | {seconds['fp32'] / seconds['bf16']:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

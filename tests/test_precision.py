@@ -1,0 +1,100 @@
+"""bf16 where it is fast: the device check, the engine's warning, the web app's choices and
+SrappSRModel's fallback to fp32 for option files written for bf16 hardware."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from srapp.engine import precision as precision_module
+from srapp.engine import upscale as upscale_module
+from srapp.engine.precision import bf16_is_fast
+from srapp.engine.upscale import Upscaler
+from srapp.training.model import SrappSRModel
+from srapp.web import service
+
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_flags() -> set[str]:
+    for line in CPUINFO.read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+@pytest.mark.skipif(not CPUINFO.is_file(), reason="reads the CPU's flags from Linux's /proc/cpuinfo")
+def test_fast_cpu_bf16_follows_the_cpus_avx512_flags():
+    flags = cpu_flags()
+    if {"avx512bw", "avx512vl", "avx512dq"} <= flags:  # what oneDNN's bf16 kernels need
+        assert bf16_is_fast(torch.device("cpu"))
+    if not any(flag.startswith("avx512") for flag in flags):
+        assert not bf16_is_fast(torch.device("cpu"))
+
+
+def test_bf16_without_fast_kernels_warns_and_is_honoured(monkeypatch):
+    monkeypatch.setattr(upscale_module, "bf16_is_fast", lambda device: False)
+    with pytest.warns(UserWarning, match="bf16 has no fast kernels on this cpu.*use fp32"):
+        assert Upscaler("bicubic", scale=2, precision="bf16", device="cpu").precision == "bf16"
+    monkeypatch.setattr(upscale_module, "bf16_is_fast", lambda device: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Upscaler("bicubic", scale=2, precision="bf16", device="cpu")
+
+
+@pytest.mark.parametrize(("fast", "cuda", "offered"), [
+    (False, False, ["fp32"]),
+    (True, False, ["fp32", "bf16"]),
+    (False, True, ["fp32", "fp16"]),
+    (True, True, ["fp32", "bf16", "fp16"]),
+])
+def test_web_app_offers_bf16_only_where_it_is_fast(monkeypatch, fast, cuda, offered):
+    monkeypatch.setattr(service, "bf16_is_fast", lambda device: fast)
+    monkeypatch.setattr(service, "available_devices", lambda: ["auto", "cpu"] + (["cuda:0"] if cuda else []))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert service.available_precisions() == offered
+
+
+def tiny_model(precision: str) -> SrappSRModel:
+    return SrappSRModel({
+        "precision": precision, "num_gpu": 0, "is_train": False, "dist": False,
+        "network_g": {"type": "SrappRCAN", "scale": 2, "num_groups": 1, "num_blocks": 1, "channels": 8,
+                      "reduction": 4},
+        "path": {"pretrain_network_g": None},
+    })
+
+
+def test_training_in_bf16_falls_back_to_fp32_where_bf16_is_slow(monkeypatch):
+    monkeypatch.setattr("srapp.training.model.bf16_is_fast", lambda device: False)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # where BasicSR's own handlers write depends on who logged first
+    logging.getLogger("basicsr").addHandler(handler)
+    try:
+        model = tiny_model("bf16")
+    finally:
+        logging.getLogger("basicsr").removeHandler(handler)
+    assert model.precision == "fp32"
+    warnings_logged = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert any("bf16 has no fast kernels on this cpu" in m and "running in fp32" in m for m in warnings_logged)
+    model.lq = torch.rand(1, 3, 8, 8)
+    model.test()
+    assert model.output.dtype == torch.float32 and model.output.shape == (1, 3, 16, 16)
+
+
+def test_training_in_bf16_stays_bf16_where_bf16_is_fast(monkeypatch):
+    monkeypatch.setattr("srapp.training.model.bf16_is_fast", lambda device: True)
+    model = tiny_model("bf16")
+    assert model.precision == "bf16"
+    with model._autocast():
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
+
+
+def test_precision_names_are_shared():
+    from srapp.training import options
+
+    assert options.PRECISIONS is precision_module.PRECISIONS is upscale_module.PRECISIONS
