@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from srapp.archs import RCAN
 from srapp.engine import precision as precision_module
 from srapp.engine import upscale as upscale_module
 from srapp.engine.precision import bf16_is_fast
@@ -37,13 +38,17 @@ def test_fast_cpu_bf16_follows_the_cpus_avx512_flags():
 
 
 def test_bf16_without_fast_kernels_warns_and_is_honoured(monkeypatch):
+    network = RCAN(scale=2, num_groups=1, num_blocks=1, channels=8, reduction=4)
     monkeypatch.setattr(upscale_module, "bf16_is_fast", lambda device: False)
     with pytest.warns(UserWarning, match="bf16 has no fast kernels on this cpu.*use fp32"):
-        assert Upscaler("bicubic", scale=2, precision="bf16", device="cpu").precision == "bf16"
+        assert Upscaler(network, precision="bf16", device="cpu").precision == "bf16"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Upscaler("bicubic", scale=2, precision="bf16", device="cpu")  # no network: nothing runs in bf16
     monkeypatch.setattr(upscale_module, "bf16_is_fast", lambda device: True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        Upscaler("bicubic", scale=2, precision="bf16", device="cpu")
+        Upscaler(network, precision="bf16", device="cpu")
 
 
 @pytest.mark.parametrize(("fast", "cuda", "offered"), [

@@ -129,8 +129,6 @@ class Upscaler:
         self.device = resolve_device(device)
         if precision == "fp16" and self.device.type != "cuda":
             raise ValueError("fp16 needs a CUDA device; use fp32 on CPU")
-        if precision == "bf16" and not bf16_is_fast(self.device):
-            warnings.warn(f"{slow_bf16_message(self.device)}; use fp32", stacklevel=2)
         self.precision, self.tile, self.tile_overlap = precision, tile, tile_overlap
         self.self_ensemble, self.outscale = self_ensemble, outscale
         self.name = type(model).__name__ if isinstance(model, nn.Module) else str(model)
@@ -140,6 +138,8 @@ class Upscaler:
             self.network, self.scale = None, scale
             return
         self.network = load_network(model, self.device)
+        if precision == "bf16" and not bf16_is_fast(self.device):  # only networks run under autocast
+            warnings.warn(f"{slow_bf16_message(self.device)}; use fp32", stacklevel=2)
         own_scale = network_scale(self.network)
         if own_scale is None and scale is None:
             raise ValueError(f"{self.name}: the network does not state its scale; pass scale")
