@@ -13,21 +13,14 @@ kernels; this prints what that costs, and so why ``SrappSRModel`` trains such ma
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 
 import torch
 
 from srapp.archs import RCAN
-from srapp.engine.precision import bf16_is_fast
+from srapp.engine.precision import autocast, bf16_is_fast
 
 from .inference import alternate
-
-
-def autocast(precision: str) -> contextlib.AbstractContextManager:
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def shipped_size_rcan() -> RCAN:
@@ -40,7 +33,7 @@ def inference_seconds(repeats: int, size: int = 96) -> dict[str, float]:
     x = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
 
     def forward(precision: str) -> None:
-        with torch.inference_mode(), autocast(precision):
+        with torch.inference_mode(), autocast(precision, "cpu"):
             network(x)
 
     return alternate({precision: lambda p=precision: forward(p) for precision in ("fp32", "bf16")}, repeats)
@@ -55,7 +48,7 @@ def training_step_seconds(repeats: int, batch: int, patch: int = 48) -> dict[str
 
     def step(precision: str) -> None:
         optimizer.zero_grad()
-        with autocast(precision):
+        with autocast(precision, "cpu"):
             output = network(lq)
         torch.nn.functional.l1_loss(output.float(), gt).backward()
         optimizer.step()

@@ -13,7 +13,7 @@ from torch import nn
 
 from .image_io import ImageError, read_image
 from .models import BICUBIC, load_network, network_lock, network_scale, resolve_device
-from .precision import PRECISIONS, bf16_is_fast, slow_bf16_message
+from .precision import PRECISIONS, autocast, bf16_is_fast, slow_bf16_message
 from .resize import imresize
 from .tiling import Progress, tiled_forward
 
@@ -138,8 +138,6 @@ class Upscaler:
             self.network, self.scale = None, scale
             return
         self.network = load_network(model, self.device)
-        if precision == "bf16" and not bf16_is_fast(self.device):  # only networks run under autocast
-            warnings.warn(f"{slow_bf16_message(self.device)}; use fp32", stacklevel=2)
         own_scale = network_scale(self.network)
         if own_scale is None and scale is None:
             raise ValueError(f"{self.name}: the network does not state its scale; pass scale")
@@ -148,6 +146,8 @@ class Upscaler:
                 f"model {self.name} upscales x{own_scale}, not x{scale}; use outscale for other factors"
             )
         self.scale = own_scale or scale
+        if precision == "bf16" and not bf16_is_fast(self.device):  # only networks run under autocast
+            warnings.warn(f"{slow_bf16_message(self.device)}; use fp32", stacklevel=2)
 
     @property
     def final_scale(self) -> float:
@@ -183,10 +183,7 @@ class Upscaler:
         return result[:, :, None] if squeezed else result
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return autocast(self.precision, self.device.type)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)

@@ -20,7 +20,6 @@ BasicSR loads a network: ``pretrain_network_g`` for fine-tuning and the test pip
 
 from __future__ import annotations
 
-import contextlib
 from collections import OrderedDict
 from typing import Any, ContextManager
 
@@ -32,10 +31,9 @@ from basicsr.models.sr_model import SRModel  # noqa: E402
 from basicsr.utils import get_root_logger  # noqa: E402
 
 from ..checkpoints import CHECKPOINT_FORMAT, srapp_params  # noqa: E402
-from ..engine.precision import PRECISIONS, bf16_is_fast, slow_bf16_message  # noqa: E402
+from ..engine.precision import PRECISIONS, autocast, bf16_is_fast, slow_bf16_message  # noqa: E402
 
 MODEL_NAME = "SrappSRModel"
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class SrappSRModel(SRModel):
@@ -56,9 +54,7 @@ class SrappSRModel(SRModel):
         self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
 
     def _autocast(self) -> ContextManager[Any]:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
+        return autocast(self.precision, self.device.type)
 
     def model_to_device(self, net: nn.Module) -> nn.Module:
         if self.channels_last:  # before any DDP wrapping, which must see the final parameters

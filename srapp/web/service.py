@@ -27,7 +27,7 @@ from ..batch import BatchRunner, Job
 from ..checkpoints import shipped_models
 from ..engine.image_io import ImageError, read_image, write_image
 from ..engine.models import BICUBIC
-from ..engine.precision import PRECISIONS, bf16_is_fast
+from ..engine.precision import bf16_is_fast
 from ..engine.upscale import Upscaler
 from ..metrics import score
 
@@ -56,10 +56,12 @@ def available_devices() -> list[str]:
 def available_precisions() -> list[str]:
     """fp32 always; bf16 where some device has fast bf16 kernels; fp16 with CUDA."""
     devices = [torch.device(name) for name in available_devices() if name != "auto"]
-    offered = {"fp32", *(["bf16"] if any(bf16_is_fast(device) for device in devices) else [])}
+    offered = ["fp32"]
+    if any(bf16_is_fast(device) for device in devices):
+        offered.append("bf16")
     if torch.cuda.is_available():
-        offered.add("fp16")
-    return [precision for precision in PRECISIONS if precision in offered]
+        offered.append("fp16")
+    return offered
 
 
 @dataclass(frozen=True)
