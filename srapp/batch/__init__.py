@@ -1,7 +1,8 @@
 """Batch glue over the engine: input planning, the batch runner, the benchmark protocol, reports."""
 
 from .benchmark import benchmark, mod_crop
-from .inputs import Job, UsageError, plan_jobs, shard
+from ..errors import UsageError
+from .inputs import Job, plan_jobs, shard
 from .report import ImageRecord, Report, merge
 from .runner import DEFAULT_MAX_PIXELS, BatchRunner, check_output_folder
 

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..engine.image_io import READABLE_SUFFIXES, ImageError, read_image
+from ..engine.image_io import READABLE_SUFFIXES, read_image
+from ..errors import ImageError, UsageError
 from ..engine.resize import imresize
 from ..engine.upscale import Upscaler
 from ..metrics import score
-from .inputs import UsageError, folder_images
+from .inputs import folder_images
 from .report import ImageRecord, Report
 
 
@@ -48,7 +49,7 @@ def benchmark(
         try:
             hr = mod_crop(read_image(path), scale)
             if min(hr.shape[:2]) < scale:
-                raise ImageError(f"{path}: smaller than the scale x{scale}")
+                raise ImageError(path, f"smaller than the scale x{scale}")
             result = upscaler(imresize(hr, scale=1 / scale))
             record.height, record.width = result.shape[:2]
             scores = score(result, hr, scale, with_lpips=with_lpips, device=upscaler.device)

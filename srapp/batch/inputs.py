@@ -7,10 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..engine.image_io import READABLE_SUFFIXES
-
-
-class UsageError(ValueError):
-    """A problem with the command line itself (exit status 2), not with one image."""
+from ..errors import UsageError
 
 
 @dataclass(frozen=True)

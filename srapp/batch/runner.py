@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..engine.image_io import ImageError, read_image, write_image
+from ..engine.image_io import read_image, write_image
+from ..errors import ImageError
 from ..engine.upscale import Upscaler
 from ..metrics import score
 from .inputs import Job, find_ground_truth
@@ -23,9 +24,9 @@ def check_output_folder(outdir: Path) -> None:
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ImageError(f"{outdir}: cannot create the output folder ({error.strerror or error})") from error
+        raise ImageError(outdir, f"cannot create the output folder ({error.strerror or error})") from error
     if not os.access(outdir, os.W_OK | os.X_OK):
-        raise ImageError(f"{outdir}: the output folder is not writable")
+        raise ImageError(outdir, "the output folder is not writable")
 
 
 def crop_border_for(upscaler: Upscaler) -> int:
@@ -81,24 +82,24 @@ class BatchRunner:
             record.height, record.width = result.shape[:2]
             if self.gt_dir is not None:
                 self._score(record, result, job)
-        except (ImageError, ValueError, OSError) as error:
-            record.error = str(error) if str(job.source) in str(error) else f"{job.source}: {error}"
-        except RuntimeError as error:  # e.g. out of memory at the smallest tile
-            record.error = f"{job.source}: {error}"
+        except ImageError as error:
+            record.error = str(error if error.path is not None else error.about(job.source))
+        except Exception as error:  # noqa: BLE001 (any failure, third-party ones too, is this image's)
+            record.error = str(ImageError(job.source, f"{type(error).__name__}: {error}"))
         record.seconds = round(time.perf_counter() - started, 4)
         return record
 
     def _score(self, record: ImageRecord, result, job: Job) -> None:
         gt_path = find_ground_truth(self.gt_dir, job.gt_key)
         if gt_path is None:
-            raise ImageError(f"{job.source}: no ground truth named {job.gt_key}.* in {self.gt_dir}")
+            raise ImageError(job.source, f"no ground truth named {job.gt_key}.* in {self.gt_dir}")
         try:
             scores = score(
                 result, read_image(gt_path), crop_border_for(self.upscaler),
                 with_lpips=self.with_lpips, device=self.upscaler.device,
             )
         except ValueError as error:
-            raise ImageError(f"{gt_path}: {error}") from error
+            raise ImageError(gt_path, str(error)) from error
         record.psnr, record.ssim, record.lpips = scores.psnr, scores.ssim, scores.lpips
 
     def _tile_progress(self, bar: tqdm | None):

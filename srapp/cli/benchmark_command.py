@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..batch import UsageError, benchmark
+from ..batch import benchmark
+from ..errors import UsageError
 from .options import add_model_options, add_report_option, build_upscaler, report_path_error, usage_error
 
 

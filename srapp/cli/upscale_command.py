@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..batch import DEFAULT_MAX_PIXELS, BatchRunner, UsageError, check_output_folder, plan_jobs, shard
+from ..batch import DEFAULT_MAX_PIXELS, BatchRunner, check_output_folder, plan_jobs, shard
 from ..batch.distributed import current_rank, gather_reports, rank_device
-from ..engine.image_io import ImageError
+from ..errors import ImageError, UsageError
 from .options import add_model_options, add_report_option, build_upscaler, report_path_error, usage_error
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from .._atomic import atomic_write
+from ..errors import ImageError
 
 READABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
@@ -24,10 +25,6 @@ _EXIF_ORIENTATION_TAG = 0x0112
 # Quality 101 selects lossless WebP; without PRESERVE_COLOR libwebp rewrites the colour of fully
 # transparent pixels, which would not round-trip.
 _WEBP_EXACT_LOSSLESS = [cv2.IMWRITE_WEBP_QUALITY, 101, cv2.IMWRITE_WEBP_LOSSLESS_MODE, cv2.IMWRITE_WEBP_LOSSLESS_PRESERVE_COLOR]
-
-
-class ImageError(ValueError):
-    """An image that cannot be read or written; the message starts with the file's path."""
 
 
 def _header(path: Path) -> tuple[int, int, int]:
@@ -46,8 +43,7 @@ def _header(path: Path) -> tuple[int, int, int]:
 
 def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -> None:
     if max_pixels is not None and width * height > max_pixels:
-        raise ImageError(
-            f"{path}: {width}x{height} is {width * height / 1e6:.3g} megapixels, over the limit of "
+        raise ImageError(path, f"{width}x{height} is {width * height / 1e6:.3g} megapixels, over the limit of "
             f"{max_pixels / 1e6:.3g} megapixels"
         )
 
@@ -83,21 +79,21 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
     """
     path = Path(path)
     if not path.is_file():
-        raise ImageError(f"{path}: no such file")
+        raise ImageError(path, "no such file")
     if path.stat().st_size == 0:
-        raise ImageError(f"{path}: empty file")
+        raise ImageError(path, "empty file")
     width, height, orientation = _header(path)
     _check_pixels(path, width, height, max_pixels)
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise ImageError(f"{path}: not a readable image (supported: {', '.join(READABLE_SUFFIXES)})")
+        raise ImageError(path, f"not a readable image (supported: {', '.join(READABLE_SUFFIXES)})")
     if image.dtype not in (np.uint8, np.uint16):
-        raise ImageError(f"{path}: unsupported sample type {image.dtype} (8- and 16-bit images only)")
+        raise ImageError(path, f"unsupported sample type {image.dtype} (8- and 16-bit images only)")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
-        raise ImageError(f"{path}: unsupported channel layout {image.shape}")
+        raise ImageError(path, f"unsupported channel layout {image.shape}")
     _check_pixels(path, image.shape[1], image.shape[0], max_pixels)
     return apply_orientation(_swap_red_blue(image), orientation)
 
@@ -112,9 +108,9 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in READABLE_SUFFIXES:
-        raise ImageError(f"{path}: cannot write {suffix or 'files without a suffix'}; use {', '.join(READABLE_SUFFIXES)}")
+        raise ImageError(path, f"cannot write {suffix or 'files without a suffix'}; use {', '.join(READABLE_SUFFIXES)}")
     if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3):
-        raise ImageError(f"{path}: expected an HxW or HxWxC uint8/uint16 array, got {image.dtype} {image.shape}")
+        raise ImageError(path, f"expected an HxW or HxWxC uint8/uint16 array, got {image.dtype} {image.shape}")
     if suffix in _EIGHT_BIT_ONLY and image.dtype == np.uint16:
         image = np.round(image / 257.0).astype(np.uint8)
     if image.ndim == 3 and image.shape[2] == 4 and suffix in (".jpg", ".jpeg", ".bmp"):
@@ -124,10 +120,10 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -
               ".webp": _WEBP_EXACT_LOSSLESS}.get(suffix, [])
     ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(image), params)
     if not ok:
-        raise ImageError(f"{path}: encoding as {suffix} failed")
+        raise ImageError(path, f"encoding as {suffix} failed")
     try:
         with atomic_write(path) as handle:
             handle.write(encoded.tobytes())
     except OSError as error:
-        raise ImageError(f"{path}: cannot write ({error.strerror or error})") from error
+        raise ImageError(path, f"cannot write ({error.strerror or error})") from error
     return path

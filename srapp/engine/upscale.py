@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .image_io import ImageError, read_image
+from ..errors import ImageError
+from .image_io import read_image
 from .models import BICUBIC, load_network, network_lock, network_scale, resolve_device
 from .precision import PRECISIONS, autocast, bf16_is_fast, slow_bf16_message
 from .resize import imresize
@@ -68,13 +69,13 @@ def _as_image(image: ImageInput) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         return read_image(image)
     if not isinstance(image, np.ndarray):
-        raise ImageError(f"expected an image path or a numpy array, got {type(image).__name__}")
+        raise ImageError(None, f"expected an image path or a numpy array, got {type(image).__name__}")
     if image.dtype not in (np.uint8, np.uint16):
-        raise ImageError(f"expected a uint8 or uint16 image array, got {image.dtype}")
+        raise ImageError(None, f"expected a uint8 or uint16 image array, got {image.dtype}")
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
-        raise ImageError(f"expected an HxW or HxWxC (C = 1, 3 or 4) image array, got shape {image.shape}")
+        raise ImageError(None, f"expected an HxW or HxWxC (C = 1, 3 or 4) image array, got shape {image.shape}")
     if min(image.shape[:2]) < 1:
-        raise ImageError(f"empty image array of shape {image.shape}")
+        raise ImageError(None, f"empty image array of shape {image.shape}")
     return image
 
 

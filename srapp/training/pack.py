@@ -10,7 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine.image_io import READABLE_SUFFIXES, ImageError, read_image, write_image
+from ..engine.image_io import READABLE_SUFFIXES, read_image, write_image
+from ..errors import ImageError
 
 
 @dataclass
@@ -33,7 +34,7 @@ def pack_images(sources: list[str | os.PathLike], out_dir: str | os.PathLike) ->
             try:
                 image = read_image(path)
                 if image.dtype != "uint8":
-                    raise ImageError(f"{path}: 16-bit images would lose precision in WebP; keep them as PNG")
+                    raise ImageError(path, "16-bit images would lose precision in WebP; keep them as PNG")
                 target = write_image(out_dir / folder.name / f"{path.stem}.webp", image)
             except ImageError as error:
                 report.failed.append((path, str(error)))

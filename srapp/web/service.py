@@ -25,7 +25,8 @@ import torch
 
 from ..batch import BatchRunner, Job
 from ..checkpoints import shipped_models
-from ..engine.image_io import ImageError, read_image, write_image
+from ..engine.image_io import read_image, write_image
+from ..errors import ImageError
 from ..engine.models import BICUBIC
 from ..engine.precision import bf16_is_fast
 from ..engine.upscale import Upscaler
@@ -140,7 +141,7 @@ class WebService:
             return read_image(path, max_pixels=self.limits.max_pixels)
         except ImageError as error:
             # the upload's temporary path means nothing to the user: name the file they sent
-            raise UserError(str(error).replace(str(path), Path(path).name)) from error
+            raise UserError(str(error.about(Path(path).name))) from error
 
     # -- operations --------------------------------------------------------------------------------
     def run(self, upscaler: Upscaler, image: np.ndarray, progress: Progress | None = None) -> np.ndarray:
