@@ -170,3 +170,14 @@ def test_san_forward_backward():
     out.mean().backward()
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
+
+
+@pytest.mark.parametrize("cls, folded", [(RCAN, {"reduction"}), (SAN, set())])
+def test_config_records_every_constructor_argument(cls, folded):
+    """A network's saved config comes from its constructor, so no argument can be dropped from checkpoints."""
+    import inspect
+
+    parameters = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    model = cls(scale=2, num_groups=1, num_blocks=1, channels=16, reduction=4)
+    assert set(model.config) == parameters - folded
+    assert cls(**model.config).config == model.config

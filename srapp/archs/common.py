@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 SUPPORTED_SCALES = (2, 3, 4, 8)
+
+
+def constructor_config(cls: type, arguments: Mapping[str, Any], **normalised: Any) -> dict[str, Any]:
+    """The configuration a network records for its checkpoints: every parameter of ``cls.__init__``
+    with the value it was called with, read from the constructor's ``locals()``, so an argument
+    added later cannot be left out of saved files. ``normalised`` replaces values the constructor
+    normalises (e.g. a shorthand folded into another argument); tuples stay tuples."""
+    names = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+    config = {name: arguments[name] for name in names}
+    config.update(normalised)
+    return {name: tuple(value) if isinstance(value, list) else value for name, value in config.items()}
 
 
 def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:

@@ -9,7 +9,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..attention import create_attention, create_shared_state
-from .common import DIV2K_RGB_MEAN, MeanShift, Upsampler, conv3x3
+from .common import DIV2K_RGB_MEAN, MeanShift, Upsampler, constructor_config, conv3x3
 
 
 class ResidualAttentionBlock(nn.Module):
@@ -90,11 +90,9 @@ class RCAN(nn.Module):
         kwargs = dict(attention_kwargs or {})
         if reduction is not None:
             kwargs.setdefault("reduction", reduction)
-        self.config = {
-            "scale": scale, "attention": attention, "num_groups": num_groups, "num_blocks": num_blocks,
-            "channels": channels, "attention_kwargs": kwargs, "res_scale": res_scale,
-            "img_range": img_range, "rgb_mean": tuple(rgb_mean),
-        }
+        # ``reduction`` is a shorthand stored inside ``attention_kwargs``.
+        self.config = constructor_config(RCAN, locals(), attention_kwargs=kwargs)
+        del self.config["reduction"]
         self.scale = scale
         self.mean_shift = MeanShift(rgb_mean, img_range)
         self.head = conv3x3(3, channels)

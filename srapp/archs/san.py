@@ -7,7 +7,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..attention import SecondOrderChannelAttention
-from .common import DIV2K_RGB_MEAN, MeanShift, Upsampler, conv3x3
+from .common import DIV2K_RGB_MEAN, MeanShift, Upsampler, constructor_config, conv3x3
 
 
 class NonLocalBlock(nn.Module):
@@ -107,10 +107,7 @@ class SAN(nn.Module):
         rgb_mean: tuple[float, float, float] = DIV2K_RGB_MEAN,
     ) -> None:
         super().__init__()
-        self.config = {
-            "scale": scale, "num_groups": num_groups, "num_blocks": num_blocks, "channels": channels,
-            "reduction": reduction, "iterations": iterations, "img_range": img_range, "rgb_mean": tuple(rgb_mean),
-        }
+        self.config = constructor_config(SAN, locals())
         self.scale = scale
         self.mean_shift = MeanShift(rgb_mean, img_range)
         self.head = conv3x3(3, channels)
