@@ -1,13 +1,17 @@
 """srapp: super-resolution with RCAN and SAN built from a channel-attention library.
 
-Importing srapp registers its networks with BasicSR (as ``SrappRCAN`` and ``SrappSAN``).
+``import srapp`` needs only PyTorch; BasicSR is loaded by :mod:`srapp.training` alone.
 """
 
-from . import _compat  # noqa: F401  (first: prepares torchvision for basicsr)
 from .archs import RCAN, SAN
-from .checkpoints import CheckpointError, load_model, save_checkpoint, shipped_models
+from .checkpoints import LoadedModel, load_model, save_checkpoint, shipped_models
+from .engine.settings import UpscaleSettings
 from .engine.upscale import Upscaler, upscale
+from .errors import CheckpointError, ImageError, UsageError
 
 __version__ = "0.1.0"
 
-__all__ = ["RCAN", "SAN", "CheckpointError", "Upscaler", "load_model", "save_checkpoint", "shipped_models", "upscale"]
+__all__ = [
+    "RCAN", "SAN", "CheckpointError", "ImageError", "LoadedModel", "UpscaleSettings", "Upscaler", "UsageError",
+    "load_model", "save_checkpoint", "shipped_models", "upscale",
+]

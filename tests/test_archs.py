@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import srapp
+import srapp._compat  # noqa: F401  (BasicSR, a reference here, imports a module torchvision removed)
 from srapp.archs import RCAN, SAN
 from srapp.archs.san import NonLocalBlock, RegionNonLocal
 from srapp.attention import ATTENTION_NAMES
@@ -100,6 +101,7 @@ def test_san_paper_config_parameter_count():
 
 
 def test_basicsr_builds_srapp_networks_from_an_option_dict():
+    import srapp.training  # noqa: F401  (registers srapp's networks with BasicSR)
     from basicsr.archs import build_network
     from basicsr.utils.registry import ARCH_REGISTRY
 

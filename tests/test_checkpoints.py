@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import srapp
+import srapp._compat  # noqa: F401  (BasicSR, a reference here, imports a module torchvision removed)
 from srapp import CheckpointError, load_model, save_checkpoint
 from srapp.archs import RCAN, SAN
 from srapp.checkpoints import dequantize_int8, quantize_int8
@@ -87,7 +88,7 @@ def _same_outputs(a: torch.nn.Module, b: torch.nn.Module, size=(2, 3, 10, 9)) ->
 def test_official_rcan_layout_round_trip(scale):
     torch.manual_seed(0)
     model = _randomise(RCAN(scale=scale, num_groups=2, num_blocks=3, channels=16, reduction=4))
-    loaded = load_model(_official_rcan_state(model))
+    loaded = load_model(_official_rcan_state(model)).network
     assert loaded.config["num_groups"] == 2 and loaded.config["num_blocks"] == 3
     assert loaded.config["channels"] == 16 and loaded.config["scale"] == scale
     assert loaded.config["attention_kwargs"] == {"reduction": 4}
@@ -99,7 +100,7 @@ def test_official_rcan_layout_round_trip(scale):
 def test_official_san_layout_round_trip(scale):
     torch.manual_seed(0)
     model = _randomise(SAN(scale=scale, num_groups=3, num_blocks=2, channels=16, reduction=4))
-    loaded = load_model({"state_dict": _official_san_state(model)})
+    loaded = load_model({"state_dict": _official_san_state(model)}).network
     assert isinstance(loaded, SAN)
     assert (loaded.config["num_groups"], loaded.config["num_blocks"], loaded.config["reduction"]) == (3, 2, 4)
     assert _same_outputs(model, loaded)
@@ -113,7 +114,7 @@ def test_basicsr_wrappers_and_module_prefix(tmp_path):
     wrapped = {"params_ema": {f"module.{k}": v for k, v in reference.state_dict().items()}, "params": {}}
     path = tmp_path / "net_g_latest.pth"
     torch.save(wrapped, path)
-    loaded = load_model(path)
+    loaded = load_model(path).network
     assert _same_outputs(reference, loaded)
     assert not loaded.training
 
@@ -126,7 +127,7 @@ def test_srapp_training_checkpoint_loads_its_ema_weights(tmp_path, build):
     raw, ema = _randomise(build()), _randomise(build())
     path = tmp_path / "net_g_1000.pth"
     torch.save({"params": raw.state_dict(), "params_ema": ema.state_dict()}, path)
-    loaded = load_model(path)
+    loaded = load_model(path).network
     assert loaded.config == ema.config
     assert _same_outputs(ema, loaded) and not _same_outputs(raw, loaded)
 
@@ -138,7 +139,7 @@ def test_srapp_checkpoint_carries_its_config(tmp_path, build):
     model = _randomise(build())
     path = save_checkpoint(model, tmp_path / "model.pth")
     assert not list(tmp_path.glob("*.tmp"))
-    loaded = load_model(str(path))
+    loaded = load_model(str(path)).network
     assert type(loaded) is type(model) and loaded.config == model.config
     assert _same_outputs(model, loaded)
 
@@ -149,7 +150,7 @@ def test_half_precision_checkpoint_is_smaller_and_close(tmp_path):
     full = save_checkpoint(model, tmp_path / "full.pth")
     half = save_checkpoint(model, tmp_path / "half.pth", dtype=torch.float16)
     assert half.stat().st_size < 0.6 * full.stat().st_size
-    loaded = load_model(half)
+    loaded = load_model(half).network
     assert next(loaded.parameters()).dtype == torch.float32
     x = torch.rand(1, 3, 8, 8)
     with torch.no_grad():
@@ -185,7 +186,7 @@ def test_int8_checkpoint_is_a_quarter_and_close(tmp_path):
     assert all(value.dtype == torch.float16 for value in stored["params"].values() if value.is_floating_point())
     assert "groups.0.blocks.0.conv1.weight" in stored["int8_params"]
     assert "groups.0.blocks.0.attention.fc_reduce.weight" in stored["params"]  # 32 x 2: too small to quantize
-    loaded = load_model(small)
+    loaded = load_model(small).network
     for key, value in loaded.state_dict().items():  # half a step (int8) or float16 rounding (the rest)
         bound = stored["int8_scales"][key].view(-1, *[1] * (value.dim() - 1)) / 2 if key in stored["int8_params"] else 1e-3
         assert ((value - state[key]).abs() <= bound + 1e-7).all(), key
@@ -247,3 +248,26 @@ def test_pickled_code_is_refused(tmp_path):
 def test_top_level_api():
     assert srapp.load_model is load_model
     assert isinstance(srapp.shipped_models(), dict)
+
+
+def test_load_model_says_what_it_loaded(tmp_path):
+    model = _randomise(RCAN(scale=3, num_groups=1, num_blocks=2, channels=16, reduction=4))
+    loaded = load_model(_official_rcan_state(model))
+    assert (loaded.arch, loaded.scale, loaded.layout, loaded.source) == ("RCAN", 3, "official-rcan", None)
+    assert loaded.config == loaded.network.config and loaded.parameters == sum(p.numel() for p in model.parameters())
+    path = save_checkpoint(model, tmp_path / "mine.pth")
+    from_file = load_model(path)
+    assert (from_file.layout, from_file.source) == ("srapp", str(path.resolve()))
+    assert _same_outputs(model, from_file.network)
+
+
+def test_every_layout_detects_only_its_own_keys():
+    """Each layout object owns its detection: a state dict is recognised by exactly one layout."""
+    from srapp.checkpoints import LAYOUTS
+
+    san = SAN(scale=2, num_groups=1, num_blocks=1, channels=16, reduction=4)
+    rcan = RCAN(scale=2, num_groups=1, num_blocks=1, channels=16, reduction=4)
+    states = {"srapp-rcan": rcan.state_dict(), "srapp-san": san.state_dict(),
+              "official-rcan": _official_rcan_state(rcan), "official-san": _official_san_state(san)}
+    for name, state in states.items():
+        assert [layout.name for layout in LAYOUTS if layout.detect(state)] == [name]

@@ -1,5 +1,5 @@
-"""bf16 where it is fast: the device check, the engine's warning, the web app's choices and
-SrappSRModel's fallback to fp32 for option files written for bf16 hardware."""
+"""One precision policy: the device check, what auto means, slow bf16 running in fp32 with a warning
+in the engine and in SrappSRModel alike, and the web app's choices."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import torch
 
 from srapp.archs import RCAN
 from srapp.engine import precision as precision_module
-from srapp.engine import upscale as upscale_module
 from srapp.engine.precision import bf16_is_fast
 from srapp.engine.upscale import Upscaler
+from srapp.errors import UsageError
 from srapp.training.model import SrappSRModel
 from srapp.web import service
 
@@ -37,30 +37,52 @@ def test_fast_cpu_bf16_follows_the_cpus_avx512_flags():
         assert not bf16_is_fast(torch.device("cpu"))
 
 
-def test_bf16_without_fast_kernels_warns_and_is_honoured(monkeypatch):
+def test_bf16_without_fast_kernels_runs_fp32_with_a_warning(monkeypatch):
+    """One policy for slow bf16 everywhere: it runs in fp32, and says so."""
     network = RCAN(scale=2, num_groups=1, num_blocks=1, channels=8, reduction=4)
-    monkeypatch.setattr(upscale_module, "bf16_is_fast", lambda device: False)
-    with pytest.warns(UserWarning, match="bf16 has no fast kernels on this cpu.*use fp32"):
-        assert Upscaler(network, precision="bf16", device="cpu").precision == "bf16"
+    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device: False)
+    with pytest.warns(UserWarning, match="bf16 has no fast kernels on this cpu.*running in fp32"):
+        assert Upscaler(network, precision="bf16", device="cpu").precision == "fp32"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Upscaler("bicubic", scale=2, precision="bf16", device="cpu")  # no network: nothing runs in bf16
-    monkeypatch.setattr(upscale_module, "bf16_is_fast", lambda device: True)
+        assert Upscaler(network, precision="auto", device="cpu").precision == "fp32"
+    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device: True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        Upscaler(network, precision="bf16", device="cpu")
+        assert Upscaler(network, precision="bf16", device="cpu").precision == "bf16"
+        assert Upscaler(network, precision="auto", device="cpu").precision == "bf16"
+
+
+@pytest.mark.parametrize(("requested", "fast", "cuda", "runs"), [
+    ("auto", False, False, "fp32"), ("auto", True, False, "bf16"), ("auto", True, True, "bf16"),
+    ("auto", False, True, "fp32"), ("fp32", True, False, "fp32"), ("bf16", False, False, "fp32"),
+    ("fp16", False, True, "fp16"),
+])
+def test_precision_policy(monkeypatch, requested, fast, cuda, runs):
+    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device: fast)
+    device = torch.device("cuda" if cuda else "cpu")
+    resolved = precision_module.resolve_precision(requested, device)
+    assert resolved.precision == runs
+    assert (resolved.warning is not None) == (requested == "bf16" and not fast)
+
+
+def test_fp16_and_unknown_precisions_are_refused():
+    with pytest.raises(UsageError, match="fp16 needs a CUDA device"):
+        precision_module.resolve_precision("fp16", torch.device("cpu"))
+    with pytest.raises(UsageError, match="unknown precision 'int4'"):
+        precision_module.resolve_precision("int4", torch.device("cpu"))
 
 
 @pytest.mark.parametrize(("fast", "cuda", "offered"), [
-    (False, False, ["fp32"]),
-    (True, False, ["fp32", "bf16"]),
-    (False, True, ["fp32", "fp16"]),
-    (True, True, ["fp32", "bf16", "fp16"]),
+    (False, False, ["auto", "fp32"]),
+    (True, False, ["auto", "fp32", "bf16"]),
+    (False, True, ["auto", "fp32", "fp16"]),
+    (True, True, ["auto", "fp32", "bf16", "fp16"]),
 ])
 def test_web_app_offers_bf16_only_where_it_is_fast(monkeypatch, fast, cuda, offered):
-    monkeypatch.setattr(service, "bf16_is_fast", lambda device: fast)
+    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device: fast)
     monkeypatch.setattr(service, "available_devices", lambda: ["auto", "cpu"] + (["cuda:0"] if cuda else []))
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     assert service.available_precisions() == offered
 
 
@@ -74,7 +96,7 @@ def tiny_model(precision: str) -> SrappSRModel:
 
 
 def test_training_in_bf16_falls_back_to_fp32_where_bf16_is_slow(monkeypatch):
-    monkeypatch.setattr("srapp.training.model.bf16_is_fast", lambda device: False)
+    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device: False)
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # where BasicSR's own handlers write depends on who logged first
@@ -92,7 +114,7 @@ def test_training_in_bf16_falls_back_to_fp32_where_bf16_is_slow(monkeypatch):
 
 
 def test_training_in_bf16_stays_bf16_where_bf16_is_fast(monkeypatch):
-    monkeypatch.setattr("srapp.training.model.bf16_is_fast", lambda device: True)
+    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device: True)
     model = tiny_model("bf16")
     assert model.precision == "bf16"
     with model._autocast():
@@ -100,6 +122,10 @@ def test_training_in_bf16_stays_bf16_where_bf16_is_fast(monkeypatch):
 
 
 def test_precision_names_are_shared():
+    from srapp.cli import build_parser
     from srapp.training import options
 
-    assert options.PRECISIONS is precision_module.PRECISIONS is upscale_module.PRECISIONS
+    assert options.PRECISIONS is precision_module.PRECISIONS
+    upscale_parser = build_parser()._subparsers._group_actions[0].choices["upscale"]
+    precision_option = next(a for a in upscale_parser._actions if "--precision" in a.option_strings)
+    assert tuple(precision_option.choices) == precision_module.PRECISIONS

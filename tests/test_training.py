@@ -268,7 +268,7 @@ def test_export_gives_an_srapp_checkpoint_that_basicsr_tests(trained, val_folder
     assert checkpoint["format"] == "srapp" and checkpoint["arch"] == "RCAN"
     assert all(v.dtype == torch.float16 for v in checkpoint["params"].values() if v.is_floating_point())
     assert bool(checkpoint.get("int8_params")) == (storage == torch.int8)
-    model = srapp.load_model(exported)
+    model = srapp.load_model(exported).network
     ema = torch.load(experiment / "models" / "net_g_latest.pth", weights_only=True)["params_ema"]
     for key, value in model.state_dict().items():
         if key in checkpoint.get("int8_params", {}):  # half a quantisation step of its output channel

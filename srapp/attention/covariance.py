@@ -41,8 +41,10 @@ def newton_schulz_sqrt(matrix: torch.Tensor, iterations: int = 5, eps: float = 1
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     with torch.autocast(device_type=matrix.device.type, enabled=False):
         matrix = full_precision(matrix)
-        trace = matrix.diagonal(dim1=1, dim2=2).sum(1).clamp_min(eps)[:, None, None]
         identity = torch.eye(matrix.shape[1], dtype=matrix.dtype, device=matrix.device).expand_as(matrix)
+        # tr(A) as sum(A * I): the same sum of the diagonal, in operations that graph converters
+        # (OpenVINO, ONNX) know, unlike aten::diagonal.
+        trace = (matrix * identity).sum((1, 2)).clamp_min(eps)[:, None, None]
         y = matrix / trace
         z = identity
         for step in range(iterations):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..engine.devices import AUTO, resolve_device
 from .report import Report, merge
 
 
@@ -29,8 +30,8 @@ def current_rank() -> Rank:
 
 def rank_device(device: str, rank: Rank) -> str:
     """``auto`` under torchrun with CUDA means this process's own GPU."""
-    if device == "auto" and rank.world_size > 1 and torch.cuda.is_available():
-        return f"cuda:{rank.local_rank % torch.cuda.device_count()}"
+    if device == AUTO and rank.world_size > 1:
+        return str(resolve_device(AUTO, rank.local_rank))
     return device
 
 

@@ -70,7 +70,7 @@ def rcan_section(size: int, repeats: int, peaks: dict[str, float]) -> list[str]:
     weights = {"params": reference.state_dict()}
     image = (np.random.default_rng(0).random((size, size, 3)) * 255).astype(np.uint8)
     x = torch.from_numpy(image.transpose(2, 0, 1).copy()).float()[None] / 255
-    fp32 = srapp.Upscaler(srapp.load_model(weights), tile=0, device="cpu")
+    fp32 = srapp.Upscaler(srapp.load_model(weights), tile=0, device="cpu", precision="fp32")
     bf16 = srapp.Upscaler(srapp.load_model(weights), tile=0, device="cpu", precision="bf16")
     with torch.inference_mode():
         with FlopCounterMode(display=False) as counter:
@@ -101,8 +101,8 @@ def tiling_section(repeats: int) -> list[str]:
     network = RCAN(scale=4, num_groups=2, num_blocks=4, channels=64).eval()
     image = (np.clip(imresize(np.random.default_rng(1).random((160, 160, 3)), output_shape=(600, 600)), 0, 1)
              * 255).astype(np.uint8)
-    whole = srapp.Upscaler(network, tile=0, device="cpu")
-    tiled = srapp.Upscaler(network, device="cpu")  # defaults: tiles of 256, overlap 16
+    whole = srapp.Upscaler(network, tile=0, device="cpu", precision="fp32")
+    tiled = srapp.Upscaler(network, device="cpu", precision="fp32")  # defaults: tiles of 256, overlap 16
     seconds = alternate({"whole": lambda: whole(image), "tiled": lambda: tiled(image)}, repeats)
     agreement = psnr(tiled(image), whole(image))
     return ["Tiling: RCAN x4 (2x4x64), 600x600 LR, default tile 256 / overlap 16 against whole image", "",

@@ -7,25 +7,39 @@ import sys
 from pathlib import Path
 
 from ..batch.report import check_report_path
-from ..checkpoints import CheckpointError
+from ..engine.backends import BACKENDS
 from ..engine.precision import PRECISIONS
-from ..engine.upscale import DEFAULT_TILE_OVERLAP, Upscaler
+from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, SETTING_NAMES, UpscaleSettings
+from ..engine.upscale import Upscaler
+from ..errors import SrappError
 
 
-def add_model_options(parser: argparse.ArgumentParser, default_model: str = "rcan-x4") -> None:
+def add_model_options(parser: argparse.ArgumentParser, default_model: str = DEFAULT_MODEL) -> None:
     parser.add_argument("--model", default=default_model,
                         help="a shipped model (see `srapp models`), bicubic, or a checkpoint file (default: %(default)s)")
-    parser.add_argument("--scale", type=int, help="upscaling factor: required for bicubic, must match a network's own")
-    parser.add_argument("--tile", type=int, default=None,
+    parser.add_argument("--scale", type=int, default=DEFAULT_SETTINGS.scale,
+                        help="upscaling factor: required for bicubic, must match a network's own")
+    parser.add_argument("--tile", type=int, default=DEFAULT_SETTINGS.tile,
                         help="tile size in input pixels (0: whole image; default: tiles of 256 above 512x512)")
-    parser.add_argument("--tile-overlap", type=int, default=DEFAULT_TILE_OVERLAP,
+    parser.add_argument("--tile-overlap", type=int, default=DEFAULT_SETTINGS.tile_overlap,
                         help="context pixels shared by neighbouring tiles (default: %(default)s)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32 (exact), bf16 (CPUs with AVX-512, CUDA), fp16 (CUDA) (default: %(default)s)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
-    parser.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (RCAN+/SAN+)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_SETTINGS.precision,
+                        help="auto (bf16 where it is fast, else fp32), fp32, bf16, fp16 (CUDA) (default: %(default)s)")
+    parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_SETTINGS.backend,
+                        help="what runs the network (auto: the fastest available) (default: %(default)s)")
+    parser.add_argument("--device", default=DEFAULT_SETTINGS.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=DEFAULT_SETTINGS.threads,
+                        help="CPU threads for the network (default: PyTorch's setting)")
+    parser.add_argument("--self-ensemble", action="store_true", default=DEFAULT_SETTINGS.self_ensemble,
+                        help="average the 8 flips/rotations (RCAN+/SAN+)")
     parser.add_argument("--no-lpips", dest="lpips", action="store_false", help="skip LPIPS when scoring")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def settings_from_args(args: argparse.Namespace, **changes) -> UpscaleSettings:
+    """The upscale settings the command line describes (checked once, in UpscaleSettings)."""
+    given = {name: getattr(args, name) for name in SETTING_NAMES if hasattr(args, name)}
+    return UpscaleSettings(**{**given, **changes})
 
 
 def add_report_option(parser: argparse.ArgumentParser) -> None:
@@ -42,17 +56,18 @@ def report_path_error(args: argparse.Namespace) -> int | None:
     return None
 
 
-def build_upscaler(args: argparse.Namespace, device: str | None = None, outscale: float | None = None) -> Upscaler | None:
-    """The upscaler the options describe, or None after printing why they cannot work."""
+def build_upscaler(args: argparse.Namespace, **changes) -> Upscaler | None:
+    """The upscaler the options describe (what runs is said once on stderr), or None after printing
+    why they cannot work."""
     try:
-        return Upscaler(
-            args.model, scale=args.scale, tile=args.tile, tile_overlap=args.tile_overlap,
-            precision=args.precision, device=device or args.device, self_ensemble=args.self_ensemble,
-            outscale=outscale,
-        )
-    except (CheckpointError, ValueError, OSError) as error:
+        upscaler = Upscaler(args.model, settings_from_args(args, **changes))
+    except (SrappError, OSError) as error:
         print(f"srapp: error: {error}", file=sys.stderr)
         return None
+    if not getattr(args, "quiet", False):
+        print(f"srapp: {upscaler.name} x{upscaler.scale} on {upscaler.device}: {upscaler.backend} backend, "
+              f"{upscaler.precision}", file=sys.stderr)
+    return upscaler
 
 
 def usage_error(message: str) -> int:

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.gt is not None and not args.gt.is_dir():
         return usage_error(f"{args.gt}: no such ground-truth folder")
     rank = current_rank()
-    upscaler = build_upscaler(args, device=rank_device(args.device, rank), outscale=args.outscale)
+    upscaler = build_upscaler(args, device=rank_device(args.device, rank))
     if upscaler is None:
         return 2
     try:

@@ -1,25 +1,38 @@
-"""Numeric precisions of a forward pass, and whether a device runs bfloat16 at full speed.
+"""The one precision policy: which precisions a device offers, what ``"auto"`` means, and what
+happens to bf16 where it is slow. The engine, training and the web app all ask here.
 
 oneDNN has bfloat16 convolutions only for CPUs with AVX-512 (native with AVX512-BF16 or AMX,
-emulated below that). On an AVX2-only CPU, such as the AMD EPYC of some of this project's machines,
-autocast to bfloat16 falls back to PyTorch's reference ``slow_conv2d`` kernels.
-On such a 2-core EPYC, ``python -m srapp.bench.precision`` measured RCAN (4x10x64, x4) on a 96x96
-input at 1.08 s in float32 against 7.84 s in bf16, and a training step on 4 patches of 48x48 at
-4.2 s against 33.9 s: there bf16 is only a loss.
+emulated below that). On an AVX2-only CPU autocast to bfloat16 falls back to PyTorch's reference
+``slow_conv2d`` kernels: on a 2-core AMD EPYC, ``python -m srapp.bench.precision`` measured RCAN
+(4x10x64, x4) on a 96x96 input at 1.08 s in float32 against 7.84 s in bf16, and a training step on
+4 patches of 48x48 at 4.2 s against 33.9 s. CUDA GPUs before Ampere have no bf16 tensor cores.
+
+The policy:
+
+* ``auto`` is bf16 where the device runs it fast (AVX-512 CPUs, Ampere or newer GPUs: every
+  shipped model stays within 0.01 dB of float32 on Set5 there, ``docs/PERFORMANCE.md``), float32
+  elsewhere.
+* ``bf16`` asked for where it is slow runs in float32, with a warning: an option file or a
+  command line written for bf16 hardware must not run several times slower on another machine.
+* ``fp16`` needs CUDA; on a CPU it is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import torch
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+from ..errors import UsageError
+
+AUTO = "auto"
+PRECISIONS = (AUTO, "fp32", "bf16", "fp16")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast(precision: str, device_type: str) -> contextlib.AbstractContextManager:
-    """Autocast to ``precision``'s dtype on ``device_type``; nothing for fp32."""
+    """Autocast to a resolved ``precision``'s dtype on ``device_type``; nothing for fp32."""
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type, dtype=AUTOCAST_DTYPES[precision])
@@ -38,4 +51,39 @@ def bf16_is_fast(device: torch.device) -> bool:
 
 def slow_bf16_message(device: torch.device) -> str:
     return (f"bf16 has no fast kernels on this {device.type} (needs AVX-512 on a CPU, "
-            "Ampere or newer on CUDA): it would run several times slower than fp32")
+            "Ampere or newer on CUDA): it would run several times slower than fp32; running in fp32")
+
+
+@dataclass(frozen=True)
+class ResolvedPrecision:
+    precision: str  # fp32, bf16 or fp16: what actually runs
+    warning: str | None = None  # why it differs from what was asked, when it does
+
+
+def check_precision(requested: str) -> str:
+    if requested not in PRECISIONS:
+        raise UsageError(f"unknown precision {requested!r}; choose one of {', '.join(PRECISIONS)}")
+    return requested
+
+
+def resolve_precision(requested: str, device: torch.device) -> ResolvedPrecision:
+    """What ``requested`` (one of :data:`PRECISIONS`) runs as on ``device``."""
+    check_precision(requested)
+    if requested == "fp16" and device.type != "cuda":
+        raise UsageError("fp16 needs a CUDA device; use fp32 or auto on a CPU")
+    if requested == AUTO:
+        return ResolvedPrecision("bf16" if bf16_is_fast(device) else "fp32")
+    if requested == "bf16" and not bf16_is_fast(device):
+        return ResolvedPrecision("fp32", slow_bf16_message(device))
+    return ResolvedPrecision(requested)
+
+
+def available_precisions(device: torch.device) -> list[str]:
+    """The precisions worth offering on ``device``: auto and fp32 always, bf16 where it is fast,
+    fp16 on CUDA."""
+    offered = [AUTO, "fp32"]
+    if bf16_is_fast(device):
+        offered.append("bf16")
+    if device.type == "cuda":
+        offered.append("fp16")
+    return offered

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ImageError
+from ..checkpoints import LoadedModel
+from ..errors import ImageError, UsageError
+from .backends import build_backend
+from .devices import resolve_device
 from .image_io import read_image
-from .models import BICUBIC, load_network, network_lock, network_scale, resolve_device
-from .precision import PRECISIONS, autocast, bf16_is_fast, slow_bf16_message
+from .models import BICUBIC, ModelInput, load_network
+from .precision import resolve_precision
 from .resize import imresize
+from .settings import (
+    AUTO_TILE_PIXELS, DEFAULT_MODEL, DEFAULT_TILE, MIN_TILE, UpscaleSettings, settings_from,
+)
 from .tiling import Progress, tiled_forward
 
-AUTO_TILE_PIXELS = 512 * 512  # tile=None: larger inputs are tiled, so memory stays bounded
-DEFAULT_TILE = 256
-DEFAULT_TILE_OVERLAP = 16
-MIN_TILE = 48
-
 ImageInput = str | os.PathLike | np.ndarray
-ModelInput = str | os.PathLike | nn.Module
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -94,61 +95,49 @@ def _quantiser(dtype: np.dtype, gray: bool) -> Callable[[np.ndarray], np.ndarray
 class Upscaler:
     """A model with its settings, ready to upscale many images.
 
-    ``model``: a shipped model name, ``"bicubic"``, a checkpoint path or an ``nn.Module``.
-    ``scale``: required for bicubic; for a network it must equal the network's own scale.
-    ``tile``: ``None`` runs inputs up to 512x512 whole and tiles larger ones by 256 pixels;
-    ``0`` always runs whole; ``N`` tiles by ``N`` input pixels with ``tile_overlap`` pixels of
-    shared context. A tile that does not fit in memory is retried with smaller tiles.
-    ``precision``: ``fp32`` (exact), ``bf16`` (autocast, CPU and CUDA) or ``fp16`` (CUDA only).
-    ``self_ensemble``: average over the 8 flips/rotations (RCAN+/SAN+), 8x the work.
-    ``outscale``: resize the result (MATLAB bicubic) to ``outscale`` times the input size.
-
-    A module passed as ``model`` is used in place: moved to ``device``, put in eval mode and
-    converted to channels_last (outputs are unchanged; convolutions run faster).
+    ``model``: a shipped model name, ``"bicubic"``, a checkpoint path, an ``nn.Module`` or what
+    :func:`srapp.load_model` returned. ``settings`` (:class:`UpscaleSettings`, defaults when
+    omitted) and keyword changes to them (``Upscaler("rcan-x4", tile=128)``) say how; see
+    :class:`UpscaleSettings` for each option. ``backend`` and ``precision`` tell what was resolved
+    and runs. A module passed as ``model`` is used in place: moved to the device, put in eval mode
+    and converted to channels_last (outputs are unchanged; convolutions run faster).
     """
 
-    def __init__(
-        self,
-        model: ModelInput = "rcan-x4",
-        *,
-        scale: int | None = None,
-        tile: int | None = None,
-        tile_overlap: int = DEFAULT_TILE_OVERLAP,
-        precision: str = "fp32",
-        device: str | torch.device = "auto",
-        self_ensemble: bool = False,
-        outscale: float | None = None,
-    ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-        if tile is not None and tile < 0:
-            raise ValueError(f"tile must be >= 0 (0: whole image), got {tile}")
-        if tile_overlap < 0:
-            raise ValueError(f"tile overlap must be >= 0, got {tile_overlap}")
-        if outscale is not None and not outscale > 0:
-            raise ValueError(f"outscale must be positive, got {outscale}")
-        self.device = resolve_device(device)
-        if precision == "fp16" and self.device.type != "cuda":
-            raise ValueError("fp16 needs a CUDA device; use fp32 on CPU")
-        self.precision, self.tile, self.tile_overlap = precision, tile, tile_overlap
-        self.self_ensemble, self.outscale = self_ensemble, outscale
+    def __init__(self, model: ModelInput = DEFAULT_MODEL, settings: UpscaleSettings | None = None,
+                 **changes: Any) -> None:
+        self.settings = settings = settings_from(settings, **changes)
+        self.device = resolve_device(settings.device)
+        resolve_precision(settings.precision, self.device)  # refuse what cannot run before any loading
+        self.tile, self.tile_overlap = settings.tile, settings.tile_overlap
+        self.self_ensemble, self.outscale = settings.self_ensemble, settings.outscale
         self.name = type(model).__name__ if isinstance(model, nn.Module) else str(model)
         if self.name == BICUBIC:
-            if scale is None and outscale is None:
-                raise ValueError("bicubic needs a scale")
-            self.network, self.scale = None, scale
+            if settings.scale is None and settings.outscale is None:
+                raise UsageError("bicubic needs a scale")
+            self.model, self.backend_runner, self.scale = None, None, settings.scale
+            self.backend, self.precision = "numpy", "fp64"  # MATLAB bicubic in float64
             return
-        self.network = load_network(model, self.device)
-        own_scale = network_scale(self.network)
-        if own_scale is None and scale is None:
-            raise ValueError(f"{self.name}: the network does not state its scale; pass scale")
-        if own_scale is not None and scale is not None and scale != own_scale:
-            raise ValueError(
-                f"model {self.name} upscales x{own_scale}, not x{scale}; use outscale for other factors"
+        self.model = load_network(model, self.device)
+        if isinstance(model, LoadedModel) and model.source:
+            self.name = Path(model.source).stem
+        own_scale = self.model.scale
+        if own_scale is None and settings.scale is None:
+            raise UsageError(f"{self.name}: the network does not state its scale; pass scale")
+        if own_scale is not None and settings.scale is not None and settings.scale != own_scale:
+            raise UsageError(
+                f"model {self.name} upscales x{own_scale}, not x{settings.scale}; use outscale for other factors"
             )
-        self.scale = own_scale or scale
-        if precision == "bf16" and not bf16_is_fast(self.device):  # only networks run under autocast
-            warnings.warn(f"{slow_bf16_message(self.device)}; use fp32", stacklevel=2)
+        self.scale = own_scale or settings.scale
+        self.backend_runner, notes = build_backend(
+            self.model, settings.backend, settings.precision, self.device, settings.threads,
+        )
+        self.backend, self.precision = self.backend_runner.name, self.backend_runner.precision
+        for note in notes:
+            warnings.warn(note, stacklevel=2)
+
+    @property
+    def network(self) -> nn.Module | None:
+        return None if self.model is None else self.model.network
 
     @property
     def final_scale(self) -> float:
@@ -183,15 +172,10 @@ class Upscaler:
             result = np.dstack([result, alpha])
         return result[:, :, None] if squeezed else result
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        return autocast(self.precision, self.device.type)
-
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)
-        with self._autocast():
-            if self.self_ensemble:
-                return self_ensemble_forward(self.network, x)
-            return self.network(x).float()
+        if self.self_ensemble:
+            return self_ensemble_forward(self.backend_runner, x)
+        return self.backend_runner(x)
 
     def _tile_sizes(self, height: int, width: int) -> Iterator[int]:
         """The tile to try first, then smaller ones after each out-of-memory failure."""
@@ -214,7 +198,7 @@ class Upscaler:
         x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(self.device)
         x = (x.float() / peak).unsqueeze(0)
         height, width = image.shape[:2]
-        with network_lock(self.network), torch.inference_mode():
+        with self.backend_runner.session(), torch.inference_mode():
             for tile in self._tile_sizes(height, width):
                 overlap = min(self.tile_overlap, max(0, tile // 2 - 1))
                 try:
@@ -229,28 +213,20 @@ class Upscaler:
 
 def upscale(
     image: ImageInput,
-    model: ModelInput = "rcan-x4",
+    model: ModelInput = DEFAULT_MODEL,
+    settings: UpscaleSettings | None = None,
     *,
-    scale: int | None = None,
-    tile: int | None = None,
-    tile_overlap: int = DEFAULT_TILE_OVERLAP,
-    precision: str = "fp32",
-    device: str | torch.device = "auto",
-    self_ensemble: bool = False,
-    outscale: float | None = None,
     progress: Progress | None = None,
+    **changes: Any,
 ) -> np.ndarray:
-    """Upscale one image with a shipped model, bicubic, a checkpoint or a module (see :class:`Upscaler`).
+    """Upscale one image with a shipped model, bicubic, a checkpoint or a module (see :class:`Upscaler`
+    and :class:`UpscaleSettings`; keyword changes to the settings are accepted as for ``Upscaler``).
 
     ``image``: a path (EXIF orientation applied) or an HWC RGB numpy array, uint8 or uint16, with 1,
     3 or 4 channels. The result has the input's dtype and channels (alpha upscaled bicubically).
     Networks are loaded once per process and reused.
     """
-    upscaler = Upscaler(
-        model, scale=scale, tile=tile, tile_overlap=tile_overlap, precision=precision, device=device,
-        self_ensemble=self_ensemble, outscale=outscale,
-    )
-    return upscaler(image, progress)
+    return Upscaler(model, settings, **changes)(image, progress)
 
 
-__all__ = ["DEFAULT_TILE", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "Upscaler", "upscale"]
+__all__ = ["Upscaler", "upscale"]

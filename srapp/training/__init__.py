@@ -1,27 +1,17 @@
 """Training srapp's networks with BasicSR: data preparation, option checks, train / test runs.
 
-Importing this package registers, in BasicSR's registries, everything srapp's option files use:
-the networks ``SrappRCAN`` / ``SrappSAN`` (already registered by :mod:`srapp.archs`), the metric
-``calculate_lpips``, the dataset ``SrappBicubicPairedDataset`` and the model ``SrappSRModel``.
+This package is the only door to BasicSR. Importing it registers, once, everything srapp's option
+files use (:mod:`srapp.training.registration`): the networks ``SrappRCAN`` / ``SrappSAN``, the
+metric ``calculate_lpips``, the dataset ``SrappBicubicPairedDataset`` and the model ``SrappSRModel``.
 """
 
-from .. import _compat  # noqa: F401  (before basicsr)
-from ..archs import register_with_basicsr as _register_archs
-from .datasets import SrappBicubicPairedDataset, register_bicubic_dataset
-from .metrics import calculate_lpips, register_lpips_metric
-from .model import SrappSRModel, register_srapp_model
-
-
-def register_with_basicsr() -> None:
-    """Register srapp's networks, metric, dataset and model with BasicSR (idempotent)."""
-    _register_archs()
-    register_lpips_metric()
-    register_bicubic_dataset()
-    register_srapp_model()
-
+from .registration import register_with_basicsr
 
 register_with_basicsr()
 
+from .datasets import SrappBicubicPairedDataset  # noqa: E402
+from .metrics import calculate_lpips  # noqa: E402
+from .model import SrappSRModel  # noqa: E402
 from .options import OptionsError, validate_options  # noqa: E402
 from .prepare import PreparationReport, prepare_data  # noqa: E402
 from .resume import latest_training_state, load_training_state  # noqa: E402

@@ -86,11 +86,3 @@ class SrappBicubicPairedDataset(data.Dataset):
         path = str(self.paths[index])
         # BasicSR names validation results after lq_path; both point at the HR file.
         return {"lq": lq, "gt": gt, "lq_path": path, "gt_path": path}
-
-
-def register_bicubic_dataset() -> None:
-    """Add the dataset to BasicSR's DATASET_REGISTRY (idempotent)."""
-    from basicsr.utils.registry import DATASET_REGISTRY
-
-    if DATASET_NAME not in DATASET_REGISTRY:
-        DATASET_REGISTRY.register(SrappBicubicPairedDataset)

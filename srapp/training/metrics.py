@@ -17,7 +17,6 @@ import torch
 from .. import _compat  # noqa: F401  (before basicsr)
 from ..metrics import lpips
 
-METRIC_NAME = "calculate_lpips"
 
 
 def _default_device() -> str:
@@ -49,11 +48,3 @@ def calculate_lpips(
     if img.ndim == 3 and img.shape[2] == 3:  # BGR (tensor2img) -> RGB (srapp.metrics)
         img, img2 = img[..., ::-1], img2[..., ::-1]
     return lpips(np.ascontiguousarray(img), np.ascontiguousarray(img2), device=device or _default_device())
-
-
-def register_lpips_metric() -> None:
-    """Add ``calculate_lpips`` to BasicSR's METRIC_REGISTRY (idempotent)."""
-    from basicsr.utils.registry import METRIC_REGISTRY
-
-    if METRIC_NAME not in METRIC_REGISTRY:
-        METRIC_REGISTRY.register(calculate_lpips)

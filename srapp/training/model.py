@@ -3,7 +3,7 @@
 Two top-level option keys switch the speed-ups on (both off by default, which is exactly SRModel)::
 
     model_type: SrappSRModel
-    precision: bf16        # fp32 | bf16 | fp16: autocast for the forward passes
+    precision: bf16        # auto | fp32 | bf16 | fp16: autocast for the forward passes (srapp.engine.precision)
     channels_last: true    # NHWC activations and weights: faster convolutions on tensor cores
 
 Only the network's forward pass runs under autocast; the output is cast back to float32 before the
@@ -30,10 +30,9 @@ from .. import _compat  # noqa: F401  (before basicsr)
 from basicsr.models.sr_model import SRModel  # noqa: E402
 from basicsr.utils import get_root_logger  # noqa: E402
 
-from ..checkpoints import CHECKPOINT_FORMAT, srapp_params  # noqa: E402
-from ..engine.precision import PRECISIONS, autocast, bf16_is_fast, slow_bf16_message  # noqa: E402
+from ..checkpoints import is_srapp_checkpoint, srapp_params  # noqa: E402
+from ..engine.precision import autocast, check_precision, resolve_precision  # noqa: E402
 
-MODEL_NAME = "SrappSRModel"
 
 
 class SrappSRModel(SRModel):
@@ -41,16 +40,14 @@ class SrappSRModel(SRModel):
 
     def __init__(self, opt: dict[str, Any]) -> None:
         # Read before SRModel.__init__, which builds the network through model_to_device.
-        self.precision = opt.get("precision", "fp32")
+        requested = check_precision(opt.get("precision", "fp32"))
         self.channels_last = bool(opt.get("channels_last", False))
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
         super().__init__(opt)
-        if self.precision == "bf16" and not bf16_is_fast(self.device):
-            # Option files travel between machines; the one written for bf16 hardware must not
-            # run several times slower on a machine without it.
-            get_root_logger().warning(f"{slow_bf16_message(self.device)}; running in fp32")
-            self.precision = "fp32"
+        # Option files travel between machines: srapp's one precision policy decides what runs here.
+        resolved = resolve_precision(requested, self.device)
+        if resolved.warning:
+            get_root_logger().warning(resolved.warning)
+        self.precision = resolved.precision
         self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
 
     def _autocast(self) -> ContextManager[Any]:
@@ -96,7 +93,7 @@ class SrappSRModel(SRModel):
 
     def load_network(self, net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = "params") -> None:
         checkpoint = torch.load(load_path, map_location="cpu", weights_only=True)
-        if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        if not is_srapp_checkpoint(checkpoint):
             super().load_network(net, load_path, strict, param_key)
             return
         get_root_logger().info(f"Loading {type(self.get_bare_model(net)).__name__} model from {load_path} (srapp format)")
@@ -106,11 +103,3 @@ class SrappSRModel(SRModel):
         with self._autocast():
             super().test()
         self.output = self.output.float()
-
-
-def register_srapp_model() -> None:
-    """Add ``SrappSRModel`` to BasicSR's MODEL_REGISTRY (idempotent)."""
-    from basicsr.utils.registry import MODEL_REGISTRY
-
-    if MODEL_NAME not in MODEL_REGISTRY:
-        MODEL_REGISTRY.register(SrappSRModel)

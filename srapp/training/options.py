@@ -291,7 +291,7 @@ def validate_options(
     import basicsr  # noqa: F401  (fills the registries: archs, datasets, losses, metrics, models)
     from basicsr.utils.registry import MODEL_REGISTRY
 
-    from . import register_with_basicsr
+    from .registration import register_with_basicsr
 
     register_with_basicsr()
     path = Path(path)
@@ -306,7 +306,7 @@ def validate_options(
     uses_srapp_keys = sorted(SRAPP_MODEL_KEYS & opt.keys())
     if uses_srapp_keys and opt.get("model_type") != "SrappSRModel":
         checker.problem(uses_srapp_keys[0], "is read by model_type SrappSRModel only")
-    if opt.get("precision", "fp32") not in PRECISIONS:
+    if "precision" in opt and opt["precision"] not in PRECISIONS:
         checker.problem("precision", f"must be one of {', '.join(PRECISIONS)}")
     if not (opt.get("num_gpu") == "auto" or isinstance(opt.get("num_gpu"), int)):
         checker.problem("num_gpu", "must be a number of GPUs (0: CPU) or auto")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import _compat  # noqa: F401  (before basicsr)
-from . import register_with_basicsr
+from .registration import register_with_basicsr
 from .options import resolve_paths, validate_options
 from .resume import load_resume_state
 

@@ -25,14 +25,18 @@ import torch
 
 from ..batch import BatchRunner, Job
 from ..checkpoints import shipped_models
+from ..engine.devices import AUTO, device_names
 from ..engine.image_io import read_image, write_image
-from ..errors import ImageError
 from ..engine.models import BICUBIC
-from ..engine.precision import bf16_is_fast
+from ..engine.precision import PRECISIONS
+from ..engine.precision import available_precisions as precision_choices
+from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, UpscaleSettings
 from ..engine.upscale import Upscaler
+from ..errors import ImageError, SrappError
 from ..metrics import score
 
 Progress = Callable[[int, int], None]
+DEFAULT_BICUBIC_SCALE = 4  # the page's scale for bicubic; networks have their own
 
 
 class UserError(ValueError):
@@ -48,33 +52,24 @@ class Limits:
 
 
 def available_devices() -> list[str]:
-    devices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return devices
+    return device_names()
 
 
 def available_precisions() -> list[str]:
-    """fp32 always; bf16 where some device has fast bf16 kernels; fp16 with CUDA."""
-    devices = [torch.device(name) for name in available_devices() if name != "auto"]
-    offered = ["fp32"]
-    if any(bf16_is_fast(device) for device in devices):
-        offered.append("bf16")
-    if torch.cuda.is_available():
-        offered.append("fp16")
-    return offered
+    """The precisions some device of this machine offers (srapp.engine.precision's policy)."""
+    offered: list[str] = []
+    for name in available_devices():
+        if name != AUTO:
+            offered += [p for p in precision_choices(torch.device(name)) if p not in offered]
+    return [p for p in PRECISIONS if p in offered]
 
 
 @dataclass(frozen=True)
 class Settings:
-    """One run's choices, as the page and the API take them."""
+    """One run's choices, as the page and the API take them: the model and its upscale settings."""
 
     model: str
-    scale: int = 4  # used by bicubic only; networks have their own
-    tile: int | None = None
-    precision: str = "fp32"
-    device: str = "auto"
-    self_ensemble: bool = False
+    upscale: UpscaleSettings = DEFAULT_SETTINGS
 
 
 class WebService:
@@ -98,20 +93,17 @@ class WebService:
 
     def default_model(self) -> str:
         names = self.model_names()
-        return "rcan-x4" if "rcan-x4" in names else names[0]
+        return DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]
 
     def upscaler(self, settings: Settings) -> Upscaler:
         if settings.model not in self.model_names():
             raise UserError(f"unknown model {settings.model!r}; choose one of {', '.join(self.model_names())}")
-        if settings.device not in available_devices():
-            raise UserError(f"unknown device {settings.device!r}; choose one of {', '.join(available_devices())}")
+        if settings.upscale.device not in available_devices():
+            raise UserError(f"unknown device {settings.upscale.device!r}; choose one of {', '.join(available_devices())}")
+        upscale = settings.upscale if settings.model == BICUBIC else settings.upscale.replace(scale=None)
         try:
-            return Upscaler(
-                self.extra_models.get(settings.model, settings.model), scale=settings.scale if settings.model == BICUBIC else None,
-                tile=settings.tile, precision=settings.precision,
-                device=settings.device, self_ensemble=settings.self_ensemble,
-            )
-        except ValueError as error:
+            return Upscaler(self.extra_models.get(settings.model, settings.model), upscale)
+        except SrappError as error:
             raise UserError(str(error)) from error
 
     def _device_slot(self, device: torch.device) -> threading.BoundedSemaphore:

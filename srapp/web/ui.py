@@ -13,7 +13,9 @@ from typing import Any
 import gradio as gr
 
 from .examples import write_examples
-from .service import Settings, UserError, WebService, available_devices, available_precisions
+from ..engine.settings import DEFAULT_SETTINGS, UpscaleSettings
+from ..errors import SrappError
+from .service import DEFAULT_BICUBIC_SCALE, Settings, UserError, WebService, available_devices, available_precisions
 
 TILE_CHOICES = ["auto", "whole image", "128", "256", "512"]
 SCALE_CHOICES = [2, 3, 4, 8]
@@ -27,21 +29,34 @@ def _tile_setting(choice: str | int | float | None) -> int | None:
     if choice == "whole image":
         return 0
     try:
-        tile = int(choice)
+        tile = float(choice)
     except (TypeError, ValueError) as error:
         raise UserError(f"tile must be auto, whole image or a number of pixels, got {choice!r}") from error
-    if tile < 0:
-        raise UserError(f"tile must be >= 0, got {tile}")
-    return tile
+    return int(tile) if tile.is_integer() else tile  # UpscaleSettings refuses fractions with its message
+
+
+def _whole_number(name: str, value) -> int | float | None:
+    """An API number (Gradio sends floats and strings) as an int where it is whole; UpscaleSettings checks it."""
+    if value in (None, ""):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{name} must be a whole number, got {value!r}") from error
+    return int(number) if number.is_integer() else number
 
 
 def _settings(model, scale, tile, precision, device, self_ensemble) -> Settings:
+    scale = _whole_number("scale", scale)
     try:
-        scale = int(scale) if scale not in (None, "") else 4
-    except (TypeError, ValueError) as error:
-        raise UserError(f"scale must be a whole number, got {scale!r}") from error
-    return Settings(model=str(model), scale=scale, tile=_tile_setting(tile), precision=str(precision),
-                    device=str(device), self_ensemble=bool(self_ensemble))
+        upscale = UpscaleSettings(
+            scale=DEFAULT_BICUBIC_SCALE if scale is None else scale, tile=_tile_setting(tile),
+            precision=str(precision or DEFAULT_SETTINGS.precision), device=str(device or DEFAULT_SETTINGS.device),
+            self_ensemble=bool(self_ensemble),
+        )
+    except SrappError as error:
+        raise UserError(str(error)) from error
+    return Settings(model=str(model), upscale=upscale)
 
 
 def _gradio_progress(progress: gr.Progress, unit: str) -> Callable[[int, int], None]:
@@ -75,12 +90,13 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
     def settings_controls() -> list[gr.components.Component]:
         with gr.Row():
             model = gr.Dropdown(models, value=default_model, label="Model")
-            scale = gr.Dropdown(SCALE_CHOICES, value=4, label="Scale (bicubic only; networks have their own)")
+            scale = gr.Dropdown(SCALE_CHOICES, value=DEFAULT_BICUBIC_SCALE,
+                                label="Scale (bicubic only; networks have their own)")
         with gr.Row():
             tile = gr.Dropdown(TILE_CHOICES, value="auto", label="Tile (input pixels)")
-            precision = gr.Dropdown(available_precisions(), value="fp32", label="Precision")
-            device = gr.Dropdown(available_devices(), value="auto", label="Device")
-        self_ensemble = gr.Checkbox(False, label="Self-ensemble (x8 flips/rotations, 8x slower)")
+            precision = gr.Dropdown(available_precisions(), value=DEFAULT_SETTINGS.precision, label="Precision")
+            device = gr.Dropdown(available_devices(), value=DEFAULT_SETTINGS.device, label="Device")
+        self_ensemble = gr.Checkbox(DEFAULT_SETTINGS.self_ensemble, label="Self-ensemble (x8 flips/rotations, 8x slower)")
         return [model, scale, tile, precision, device, self_ensemble]
 
     @_user_errors
@@ -97,8 +113,9 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
         return str(archive), str(report)
 
     @_user_errors
-    def upscale(image, model=default_model, scale=4, tile=None, precision="fp32", device="auto",
-                self_ensemble=False, progress=gr.Progress()):
+    def upscale(image, model=default_model, scale=DEFAULT_BICUBIC_SCALE, tile=None,
+                precision=DEFAULT_SETTINGS.precision, device=DEFAULT_SETTINGS.device,
+                self_ensemble=DEFAULT_SETTINGS.self_ensemble, progress=gr.Progress()):
         """Upscale an image; returns the result as a lossless PNG."""
         settings = _settings(model, scale, tile, precision, device, self_ensemble)
         return str(service.upscale_to_png(image, settings, _gradio_progress(progress, "tiles")))
@@ -144,9 +161,9 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
         with gr.Row(visible=False):  # API-only endpoints: uploads in, srapp's own PNG out
             api_image, api_truth = gr.File(type="filepath"), gr.File(type="filepath")
             api_settings = [
-                gr.Dropdown(models, value=default_model), gr.Number(4, precision=0), gr.Textbox("auto"),
-                gr.Dropdown(available_precisions(), value="fp32"), gr.Dropdown(available_devices(), value="auto"),
-                gr.Checkbox(False),
+                gr.Dropdown(models, value=default_model), gr.Number(DEFAULT_BICUBIC_SCALE, precision=0),
+                gr.Textbox("auto"), gr.Dropdown(available_precisions(), value=DEFAULT_SETTINGS.precision),
+                gr.Dropdown(available_devices(), value=DEFAULT_SETTINGS.device), gr.Checkbox(DEFAULT_SETTINGS.self_ensemble),
             ]
             api_crop = gr.Number(0, precision=0)
             api_png, api_scores = gr.File(), gr.JSON()

@@ -1,0 +1,153 @@
+"""``load_model``: a ready network, and what is known about it, from a shipped name, a file or a
+state dict in memory, whichever layout it uses.
+
+Files are read with ``torch.load(weights_only=True)``. The checkpoint is checked whole before
+anything is loaded: a partial match fails naming the missing and unexpected keys and the shape
+mismatches.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ..archs import ARCHITECTURES
+from ..errors import CheckpointError
+from .layouts import LAYOUTS, detect_layout
+from .srapp_format import architecture_of, is_srapp_checkpoint, srapp_params
+from .weights import model_file
+
+ModelSource = str | os.PathLike | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A network in eval mode with what its checkpoint told: architecture, scale, configuration,
+    the layout it was stored in and where it came from. Calling it runs the network."""
+
+    network: nn.Module
+    arch: str
+    scale: int | None  # None: a module that does not state its scale
+    config: dict[str, Any] = field(repr=False)
+    layout: str
+    source: str | None = None
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.network.parameters())
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+
+def describe(network: nn.Module, source: str | None = None) -> LoadedModel:
+    """The description of an srapp network built in code (layout ``"module"``)."""
+    return LoadedModel(network, architecture_of(network), int(network.scale), dict(network.config), "module", source)
+
+
+def _unwrap(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The state dict inside BasicSR (``params_ema`` / ``params``) or trainer wrappers."""
+    for key in ("params_ema", "params", "state_dict", "model"):
+        inner = checkpoint.get(key)
+        if isinstance(inner, Mapping) and inner:
+            return inner
+    return checkpoint
+
+
+def _strip_prefix(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {re.sub(r"^(module\.)+", "", key): value for key, value in state.items()}
+
+
+def _describe_keys(keys: list[str], limit: int = 8) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f" ... (+{len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def _build_and_load(
+    arch: str, config: dict[str, Any], state: Mapping[str, torch.Tensor], origin: str | None, unmatched: list[str],
+) -> nn.Module:
+    try:
+        network = ARCHITECTURES[arch](**config)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(origin, f"cannot build {arch} from {config}: {error}") from error
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected)) + unmatched
+    mismatched = [
+        f"{key} {tuple(state[key].shape)} vs {tuple(expected[key].shape)}"
+        for key in expected if key in state and state[key].shape != expected[key].shape
+    ]
+    if missing or unexpected or mismatched:
+        problems = []
+        if missing:
+            problems.append(f"missing keys: {_describe_keys(missing)}")
+        if unexpected:
+            problems.append(f"unexpected keys: {_describe_keys(unexpected)}")
+        if mismatched:
+            problems.append(f"shape mismatches (checkpoint vs model): {_describe_keys(mismatched)}")
+        raise CheckpointError(origin, f"does not match {arch} {config}; nothing was loaded; " + "; ".join(problems))
+    network.load_state_dict({key: value.to(expected[key].dtype) for key, value in state.items()})
+    return network
+
+
+def model_from_state(checkpoint: Mapping[str, Any], origin: str | None = None) -> LoadedModel:
+    """Build and load the network a checkpoint already in memory describes (``origin`` names it in errors)."""
+    if is_srapp_checkpoint(checkpoint):
+        arch = checkpoint.get("arch")
+        if arch not in ARCHITECTURES:
+            raise CheckpointError(origin, f"unknown srapp architecture {arch!r}")
+        config = dict(checkpoint["config"])
+        network = _build_and_load(arch, config, srapp_params(checkpoint, origin), origin, [])
+        return LoadedModel(network, arch, int(network.scale), dict(network.config), "srapp", origin)
+    state = _strip_prefix(_unwrap(checkpoint))
+    if not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise CheckpointError(origin, "not a state dict (values that are not tensors)")
+    layout = detect_layout(state)
+    if layout is None:
+        names = ", ".join(layout.name for layout in LAYOUTS)
+        raise CheckpointError(
+            origin,
+            f"unrecognised checkpoint layout (none of {names}); first keys: {_describe_keys(sorted(state), 5)}. "
+            "Networks with attention other than RCAN's CA load from srapp checkpoints (save_checkpoint), "
+            "which record their configuration",
+        )
+    renamed, unmatched = layout.to_srapp(state)
+    try:
+        config = layout.config(renamed, state)
+    except CheckpointError as error:
+        raise error.about(origin) from error
+    where = f"{origin} ({layout.name} layout)" if origin else f"({layout.name} layout)"
+    network = _build_and_load(layout.arch, config, renamed, where, unmatched)
+    return LoadedModel(network, layout.arch, int(network.scale), dict(network.config), layout.name, origin)
+
+
+def read_checkpoint(path: str | os.PathLike) -> Mapping[str, Any]:
+    """The checkpoint file's contents, read without running pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 (torch raises many types for corrupt / foreign files)
+        raise CheckpointError(path, f"not a readable PyTorch checkpoint ({type(error).__name__}: {error})") from error
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointError(path, f"holds a {type(checkpoint).__name__}, not a state dict")
+    return checkpoint
+
+
+def load_model(source: ModelSource, device: str | torch.device = "cpu") -> LoadedModel:
+    """A ready network in eval mode on ``device`` from a shipped model name, a checkpoint path or a
+    state dict, with its architecture, scale, configuration and layout."""
+    if isinstance(source, Mapping):
+        loaded = model_from_state(source)
+    else:
+        path = model_file(source)
+        loaded = model_from_state(read_checkpoint(path), str(path))
+    loaded.network.to(device).eval()
+    return loaded

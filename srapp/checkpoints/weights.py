@@ -1,0 +1,69 @@
+"""The shipped weights: which names exist, which file each is, and what kind of network it holds.
+
+One registry for everyone: the model loader resolves names through it, the engine lists its
+models from it, and the LPIPS metric finds its backbone in it. ``SRAPP_WEIGHTS_DIR`` points it at
+another folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CheckpointError
+
+WEIGHTS_DIR = Path(os.environ.get("SRAPP_WEIGHTS_DIR", Path(__file__).resolve().parents[2] / "weights"))
+LPIPS_BACKBONE = "lpips_alexnet"  # metric weights live beside the SR models but are not one
+METRIC_WEIGHTS = (LPIPS_BACKBONE,)
+WEIGHTS_SUFFIX = ".pth"
+
+
+@dataclass(frozen=True)
+class ShippedWeights:
+    name: str
+    path: Path
+    kind: str  # "sr" (a super-resolution network) or "metric"
+
+
+def shipped_weights() -> dict[str, ShippedWeights]:
+    """Every file of the weights folder by name (the file's stem), SR models and metric weights."""
+    if not WEIGHTS_DIR.is_dir():
+        return {}
+    return {
+        path.stem: ShippedWeights(path.stem, path, "metric" if path.stem in METRIC_WEIGHTS else "sr")
+        for path in sorted(WEIGHTS_DIR.glob(f"*{WEIGHTS_SUFFIX}"))
+    }
+
+
+def shipped_models() -> dict[str, Path]:
+    """Name -> file of every shipped super-resolution model (metric weights excluded)."""
+    return {name: entry.path for name, entry in shipped_weights().items() if entry.kind == "sr"}
+
+
+def metric_weights_path(name: str) -> Path:
+    """Where the metric weights ``name`` (e.g. :data:`LPIPS_BACKBONE`) are read from."""
+    return WEIGHTS_DIR / f"{name}{WEIGHTS_SUFFIX}"
+
+
+def looks_like_path(source: str | os.PathLike) -> bool:
+    """Whether ``source`` is written as a file path rather than a bare model name."""
+    return isinstance(source, os.PathLike) or any(mark in str(source) for mark in ("/", "\\", "."))
+
+
+def model_file(source: str | os.PathLike, also: tuple[str, ...] = ()) -> Path:
+    """The checkpoint file a shipped model name or a path stands for.
+
+    A bare name that is neither shipped nor a file is refused, listing the shipped names (and
+    ``also``: names the caller handles itself, such as ``bicubic``).
+    """
+    shipped = shipped_models()
+    if str(source) in shipped:
+        return shipped[str(source)]
+    path = Path(source)
+    if path.is_file():
+        return path.resolve()
+    if looks_like_path(source):
+        raise CheckpointError(path, "no such checkpoint file")
+    names = ", ".join([*also, *shipped]) or "none installed"
+    raise CheckpointError(None, f"{str(source)!r} is neither a shipped model ({names}) nor a checkpoint file")

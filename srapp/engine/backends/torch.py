@@ -1,0 +1,39 @@
+"""PyTorch as a backend: the network in eval mode, channels_last, under autocast for bf16 / fp16."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import torch
+from torch import nn
+
+from ..precision import autocast
+
+_LOCKS: dict[int, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def network_lock(network: nn.Module) -> threading.Lock:
+    """One lock per network: DIANet keeps per-pass state in its modules, so passes must not interleave."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(id(network), threading.Lock())
+
+
+class TorchBackend:
+    """Runs ``network`` (already on ``device``, channels_last) on tiles in ``precision``."""
+
+    name = "torch"
+
+    def __init__(self, network: nn.Module, precision: str, device: torch.device, threads: int | None = None) -> None:
+        self.network, self.precision, self.device = network, precision, device
+        if threads is not None:
+            torch.set_num_threads(threads)
+
+    def session(self) -> contextlib.AbstractContextManager:
+        return network_lock(self.network)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), autocast(self.precision, self.device.type):
+            return self.network(x).float()
