@@ -18,6 +18,7 @@ from torch import nn
 
 from ._atomic import atomic_write
 from .archs import ARCHITECTURES
+from .attention.soca import OFFICIAL_WINDOW
 
 CHECKPOINT_FORMAT = "srapp"
 INT8_MIN_ELEMENTS = 1024  # smaller tensors (biases, 1x1 attention convolutions) stay float16
@@ -54,7 +55,9 @@ _OFFICIAL_RCAN = [
 ]
 _OFFICIAL_SAN = [
     (r"^head\.0\.", "head."),
-    (r"^non_local\.non_local\.(g|theta|phi)\.", r"non_local.block.\1."),
+    # The official g and phi are Sequential(conv 1x1, 2x2 max-pool): SAN(nonlocal_subsample=True).
+    (r"^non_local\.non_local\.(g|phi)\.0\.", r"non_local.block.\1.0."),
+    (r"^non_local\.non_local\.theta\.", "non_local.block.theta."),
     (r"^non_local\.non_local\.W\.", "non_local.block.project."),
     (r"^RG\.(\d+)\.rcab\.(\d+)\.conv_first\.0\.", r"groups.\1.blocks.\2.conv1."),
     (r"^RG\.(\d+)\.rcab\.(\d+)\.conv_first\.2\.", r"groups.\1.blocks.\2.conv2."),
@@ -71,6 +74,12 @@ _SAN_UNUSED_KEYS = r"^(conv_last\.(weight|bias)|RG\.\d+\.gamma|non_local\.soca\.
 
 # srapp's own key names inside a BasicSR training checkpoint (net_g_*.pth of `srapp train`).
 _SRAPP_NAMES = [(r"^", "")]
+
+# Configuration a layout's code fixes and its tensors do not show: the official SAN max-pools its
+# non-local keys and values and takes SOCA's statistics from a central window.
+_LAYOUT_OPTIONS: dict[str, dict[str, Any]] = {
+    "official-san": {"nonlocal_subsample": True, "soca_window": OFFICIAL_WINDOW},
+}
 
 _LAYOUTS: dict[str, tuple[str, str, list[tuple[str, str]], str | None]] = {
     # name: (arch, signature key pattern, rename rules, ignored key pattern)
@@ -223,6 +232,7 @@ def model_from_state(checkpoint: Mapping[str, Any], origin: str = "state dict") 
             except CheckpointError as error:
                 raise CheckpointError(f"{origin}: {layout} layout, but {error}") from error
             _infer_rgb_mean(state, config)
+            config.update(_LAYOUT_OPTIONS.get(layout, {}))
             return _build_and_load(arch, config, renamed, f"{origin} ({layout} layout)", unmatched)
     raise CheckpointError(
         f"{origin}: unrecognised checkpoint layout (not srapp, BasicSR RCAN, official RCAN or official SAN); "
