@@ -165,9 +165,10 @@ def test_soca_inside_san_matches_the_centring_matrix_formulation():
     assert torch.allclose(soca(x), x * gate, atol=1e-10)
 
 
-def test_san_forward_backward():
+@pytest.mark.parametrize("nonlocal_subsample", [False, True])
+def test_san_forward_backward(nonlocal_subsample):
     torch.manual_seed(0)
-    model = SAN(scale=2, **TINY_SAN)
+    model = SAN(scale=2, nonlocal_subsample=nonlocal_subsample, **TINY_SAN)
     out = model(torch.rand(1, 3, 8, 8))
     out.mean().backward()
     for name, parameter in model.named_parameters():

@@ -40,37 +40,6 @@ def _official_rcan_state(model: RCAN) -> dict[str, torch.Tensor]:
     return official
 
 
-def _official_san_state(model: SAN) -> dict[str, torch.Tensor]:
-    """Rename srapp's SAN to the official SAN release layout, unused tensors included."""
-    ours = model.state_dict()
-    c = model.config["channels"]
-    official = {"gamma": ours["share_source_weight"]}
-    for p in ("weight", "bias"):
-        official[f"head.0.{p}"] = ours[f"head.{p}"]
-        official[f"tail.1.{p}"] = ours[f"tail.{p}"]
-        for i in range(0, len(model.upsampler), 2):
-            official[f"tail.0.{i}.{p}"] = ours[f"upsampler.{i}.{p}"]
-        for name in ("g", "theta", "phi"):
-            official[f"non_local.non_local.{name}.{p}"] = ours[f"non_local.block.{name}.{p}"]
-        official[f"non_local.non_local.W.{p}"] = ours[f"non_local.block.project.{p}"]
-        for g in range(model.config["num_groups"]):
-            for b in range(model.config["num_blocks"]):
-                official[f"RG.{g}.rcab.{b}.conv_first.0.{p}"] = ours[f"groups.{g}.blocks.{b}.conv1.{p}"]
-                official[f"RG.{g}.rcab.{b}.conv_first.2.{p}"] = ours[f"groups.{g}.blocks.{b}.conv2.{p}"]
-            official[f"RG.{g}.soca.conv_du.0.{p}"] = ours[f"groups.{g}.attention.fc_reduce.{p}"]
-            official[f"RG.{g}.soca.conv_du.2.{p}"] = ours[f"groups.{g}.attention.fc_expand.{p}"]
-            official[f"RG.{g}.conv_last.{p}"] = ours[f"groups.{g}.conv.{p}"]
-    # Defined by the official SAN but unused in its forward pass.
-    for g in range(model.config["num_groups"]):
-        official[f"RG.{g}.gamma"] = torch.zeros(1)
-    official["conv_last.weight"] = torch.randn(c, c, 3, 3)
-    official["conv_last.bias"] = torch.randn(c)
-    official["non_local.soca.conv_du.0.weight"] = torch.randn(c // 8, c, 1, 1)
-    official["sub_mean.weight"] = torch.eye(3).view(3, 3, 1, 1)
-    official["sub_mean.bias"] = -255.0 * torch.tensor(model.config["rgb_mean"])
-    return official
-
-
 def _randomise(model: torch.nn.Module) -> torch.nn.Module:
     with torch.no_grad():
         for parameter in model.parameters():
@@ -93,16 +62,6 @@ def test_official_rcan_layout_round_trip(scale):
     assert loaded.config["channels"] == 16 and loaded.config["scale"] == scale
     assert loaded.config["attention_kwargs"] == {"reduction": 4}
     assert torch.allclose(torch.tensor(loaded.config["rgb_mean"]), torch.tensor(model.config["rgb_mean"]))
-    assert _same_outputs(model, loaded)
-
-
-@pytest.mark.parametrize("scale", [2, 4])
-def test_official_san_layout_round_trip(scale):
-    torch.manual_seed(0)
-    model = _randomise(SAN(scale=scale, num_groups=3, num_blocks=2, channels=16, reduction=4))
-    loaded = load_model({"state_dict": _official_san_state(model)}).network
-    assert isinstance(loaded, SAN)
-    assert (loaded.config["num_groups"], loaded.config["num_blocks"], loaded.config["reduction"]) == (3, 2, 4)
     assert _same_outputs(model, loaded)
 
 
@@ -268,6 +227,6 @@ def test_every_layout_detects_only_its_own_keys():
     san = SAN(scale=2, num_groups=1, num_blocks=1, channels=16, reduction=4)
     rcan = RCAN(scale=2, num_groups=1, num_blocks=1, channels=16, reduction=4)
     states = {"srapp-rcan": rcan.state_dict(), "srapp-san": san.state_dict(),
-              "official-rcan": _official_rcan_state(rcan), "official-san": _official_san_state(san)}
+              "official-rcan": _official_rcan_state(rcan)}  # official SAN: tests/test_official_san.py
     for name, state in states.items():
         assert [layout.name for layout in LAYOUTS if layout.detect(state)] == [name]

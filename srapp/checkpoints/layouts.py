@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from ..attention.soca import OFFICIAL_WINDOW
 from ..errors import CheckpointError
 
 State = Mapping[str, torch.Tensor]
@@ -56,7 +57,16 @@ def rcan_config(state: State, original: State) -> dict[str, Any]:
 
 
 def san_config(state: State, original: State) -> dict[str, Any]:
-    return _body_config(state, "groups.0.attention.fc_reduce.weight")
+    config = _body_config(state, "groups.0.attention.fc_reduce.weight")
+    # a pooled non-local block keeps its key/value convolutions inside Sequential(conv, max-pool)
+    config["nonlocal_subsample"] = "non_local.block.g.0.weight" in state
+    return config
+
+
+def official_san_config(state: State, original: State) -> dict[str, Any]:
+    """The official SAN max-pools its non-local keys and values (its ``sub_sample`` argument is
+    overwritten in ``_NonLocalBlockND.__init__``) and takes SOCA's statistics from a central window."""
+    return dict(san_config(state, original), nonlocal_subsample=True, soca_window=OFFICIAL_WINDOW)
 
 
 def with_official_mean(infer: Callable[[State, State], dict[str, Any]]) -> Callable[[State, State], dict[str, Any]]:
@@ -153,7 +163,9 @@ OFFICIAL_SAN = Layout(
     "official-san", "SAN", r"^RG\.0\.soca\.conv_du\.0\.weight$",
     (
         (r"^head\.0\.", "head."),
-        (r"^non_local\.non_local\.(g|theta|phi)\.", r"non_local.block.\1."),
+        # The official g and phi are Sequential(conv 1x1, 2x2 max-pool): SAN(nonlocal_subsample=True).
+        (r"^non_local\.non_local\.(g|phi)\.0\.", r"non_local.block.\1.0."),
+        (r"^non_local\.non_local\.theta\.", "non_local.block.theta."),
         (r"^non_local\.non_local\.W\.", "non_local.block.project."),
         (r"^RG\.(\d+)\.rcab\.(\d+)\.conv_first\.0\.", r"groups.\1.blocks.\2.conv1."),
         (r"^RG\.(\d+)\.rcab\.(\d+)\.conv_first\.2\.", r"groups.\1.blocks.\2.conv2."),
@@ -164,7 +176,7 @@ OFFICIAL_SAN = Layout(
         (r"^tail\.0\.(\d+)\.", r"upsampler.\1."),
         (r"^tail\.1\.", "tail."),
     ),
-    with_official_mean(san_config),
+    with_official_mean(official_san_config),
     # Defined in the official SAN but never used by its forward pass.
     ignored=f"{_MEAN_SHIFT_KEYS}|^(conv_last\\.(weight|bias)|RG\\.\\d+\\.gamma|non_local\\.soca\\..*)$",
 )

@@ -79,13 +79,15 @@ def srapp_contents(model: nn.Module, dtype: torch.dtype | None = None) -> dict[s
     return contents
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+def save_checkpoint(model: nn.Module | Any, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
     """Write srapp's self-describing checkpoint atomically (temp file + rename).
 
     ``dtype=torch.float16`` halves the file. ``dtype=torch.int8`` stores every weight of at least
     ``INT8_MIN_ELEMENTS`` elements as per-output-channel int8 (:func:`quantize_int8`, a quarter of
     float32) and the rest as float16. :func:`srapp.load_model` casts back to the model's dtype.
+    ``model`` is an srapp network or what :func:`srapp.load_model` returned.
     """
+    model = model if isinstance(model, nn.Module) else getattr(model, "network", model)
     try:
         contents = srapp_contents(model, dtype)
     except TypeError as error:
