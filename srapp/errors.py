@@ -18,6 +18,10 @@ class SrappError(Exception):
     """Base of srapp's own errors; ``str(error)`` is the message shown to a user."""
 
 
+class Cancelled(SrappError):
+    """A run stopped because its caller asked (a cancel event was set); not a failure of any image."""
+
+
 class UsageError(SrappError, ValueError):
     """A problem with the request (arguments, options, folders), not with one image."""
 
@@ -53,4 +57,4 @@ class CheckpointError(_ErrorAbout):
         return self.subject
 
 
-__all__ = ["CheckpointError", "ImageError", "SrappError", "UsageError"]
+__all__ = ["Cancelled", "CheckpointError", "ImageError", "SrappError", "UsageError"]

@@ -253,3 +253,22 @@ def test_settings_that_cannot_work_are_refused(tiny_rcan):
         upscale(np.zeros((4, 4, 3), np.float32), "bicubic", scale=2)
     with pytest.raises(srapp.engine.image_io.ImageError, match="shape"):
         upscale(np.zeros((4, 4, 2), np.uint8), "bicubic", scale=2)
+
+
+def test_a_set_cancel_event_stops_before_the_next_tile():
+    import threading
+
+    from srapp.errors import Cancelled
+
+    network = RCAN(scale=2, num_groups=1, num_blocks=1, channels=8, reduction=4)
+    cancel, seen = threading.Event(), []
+
+    def progress(done, total):
+        seen.append(done)
+        if done == 2:
+            cancel.set()
+
+    image = np.zeros((64, 64, 3), np.uint8)
+    with pytest.raises(Cancelled):
+        srapp.Upscaler(network, tile=16, tile_overlap=4, device="cpu")(image, progress, cancel)
+    assert seen == [1, 2]  # the tiles after the request never ran

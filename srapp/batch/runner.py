@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..engine.image_io import read_image, write_image
-from ..errors import ImageError
+from ..errors import Cancelled, ImageError
 from ..engine.upscale import Upscaler
 from ..metrics import score
 from .inputs import Job, find_ground_truth
@@ -51,13 +52,17 @@ class BatchRunner:
         self.upscaler, self.gt_dir, self.with_lpips = upscaler, gt_dir, with_lpips
         self.skip_existing, self.max_pixels, self.show_progress = skip_existing, max_pixels, show_progress
 
-    def run(self, jobs: list[Job], progress: Callable[[int, int], None] | None = None) -> Report:
-        """Process every job; ``progress(done, total)`` is called after each image."""
+    def run(
+        self, jobs: list[Job], progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Report:
+        """Process every job; ``progress(done, total)`` is called after each image; a set ``cancel``
+        event stops the run (:class:`srapp.errors.Cancelled`) before the next tile."""
         report = Report(str(self.upscaler.name), self.upscaler.final_scale)
         bar = tqdm(jobs, desc="images", unit="img", disable=not self.show_progress, dynamic_ncols=True)
         for job in bar:
             bar.set_postfix_str(job.source.name)
-            record = self.process(job, bar)
+            record = self.process(job, bar, cancel)
             if record.error:
                 bar.write(f"error: {record.error}")
             report.images.append(record)
@@ -65,7 +70,7 @@ class BatchRunner:
                 progress(len(report.images), len(jobs))
         return report
 
-    def process(self, job: Job, bar: tqdm | None = None) -> ImageRecord:
+    def process(self, job: Job, bar: tqdm | None = None, cancel: threading.Event | None = None) -> ImageRecord:
         """Upscale, write and score one job; every failure ends up in the record's ``error``."""
         record = ImageRecord(input=str(job.source))
         started = time.perf_counter()
@@ -75,13 +80,15 @@ class BatchRunner:
                 record.skipped = True
             else:
                 image = read_image(job.source, max_pixels=self.max_pixels)
-                result = self.upscaler(image, self._tile_progress(bar))
+                result = self.upscaler(image, self._tile_progress(bar), cancel)
                 job.output.parent.mkdir(parents=True, exist_ok=True)
                 write_image(job.output, result)
             record.output = str(job.output)
             record.height, record.width = result.shape[:2]
             if self.gt_dir is not None:
                 self._score(record, result, job)
+        except Cancelled:
+            raise
         except ImageError as error:
             record.error = str(error if error.path is not None else error.about(job.source))
         except Exception as error:  # noqa: BLE001 (any failure, third-party ones too, is this image's)

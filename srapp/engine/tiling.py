@@ -11,10 +11,13 @@ covers them, so the float working memory is one strip of tiles, not the whole ou
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
 import torch
+
+from ..errors import Cancelled
 
 TileForward = Callable[[torch.Tensor], torch.Tensor]
 Progress = Callable[[int, int], None]
@@ -93,13 +96,15 @@ def tiled_forward(
     overlap: int,
     progress: Progress | None = None,
     finish: Callable[[np.ndarray], np.ndarray] | None = None,
+    cancel: threading.Event | None = None,
 ) -> np.ndarray:
     """Run ``forward`` (a ``(1, C, h, w) -> (1, C, s*h, s*w)`` map) over ``image`` tile by tile.
 
     Returns the blended ``(s*H, s*W, C)`` float32 result, or what ``finish`` makes of it: ``finish``
     converts each block of final rows (e.g. quantises them), so no float copy of the whole output is
     ever held. ``tile`` and ``overlap`` are in input pixels; a tile never exceeds the image, so small
-    images run in one piece.
+    images run in one piece. A set ``cancel`` event stops the run before the next tile
+    (:class:`srapp.errors.Cancelled`).
     """
     _, channels, height, width = image.shape
     tile_h, tile_w = fitted_tile(height, tile, overlap), fitted_tile(width, tile, overlap)
@@ -116,6 +121,8 @@ def tiled_forward(
         if carry is not None:
             strip[:carry.shape[0]] = carry
         for col, x in enumerate(xs):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
             result = forward(image[:, :, y:y + tile_h, x:x + tile_w])
             result = result[0].permute(1, 2, 0).float().cpu().numpy()
             weights = wy[row][:, None, None] * wx[col][None, :, None]

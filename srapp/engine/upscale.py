@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 from ..checkpoints import LoadedModel
-from ..errors import ImageError, UsageError
+from ..errors import Cancelled, ImageError, UsageError
 from .backends import build_backend
 from .devices import resolve_device
 from .image_io import read_image
@@ -148,8 +149,16 @@ class Upscaler:
             return height * self.scale, width * self.scale
         return max(1, round(height * self.outscale)), max(1, round(width * self.outscale))
 
-    def __call__(self, image: ImageInput, progress: Progress | None = None) -> np.ndarray:
-        """Upscale one image (a path or an HWC RGB array); the result keeps its dtype and channels."""
+    def __call__(
+        self, image: ImageInput, progress: Progress | None = None, cancel: threading.Event | None = None,
+    ) -> np.ndarray:
+        """Upscale one image (a path or an HWC RGB array); the result keeps its dtype and channels.
+
+        ``progress(done, total)`` is called after each tile; setting ``cancel`` stops the run
+        before its next tile with :class:`srapp.errors.Cancelled`.
+        """
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
         pixels = _as_image(image)
         height, width = pixels.shape[:2]
         shape = self.output_shape(height, width)
@@ -163,7 +172,7 @@ class Upscaler:
         gray = planes.ndim == 2
         colour = np.repeat(planes[:, :, None], 3, axis=2) if gray else planes[:, :, :3]
         finish = _quantiser(pixels.dtype, gray) if self.outscale is None else None
-        result = self._run_network(colour, progress, finish)
+        result = self._run_network(colour, progress, finish, cancel)
         if self.outscale is not None:
             result = imresize(result, output_shape=shape)
             result = _quantiser(pixels.dtype, gray)(result)
@@ -193,6 +202,7 @@ class Upscaler:
         image: np.ndarray,
         progress: Progress | None,
         finish: Callable[[np.ndarray], np.ndarray] | None,
+        cancel: threading.Event | None = None,
     ) -> np.ndarray:
         peak = float(np.iinfo(image.dtype).max)
         x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(self.device)
@@ -202,7 +212,7 @@ class Upscaler:
             for tile in self._tile_sizes(height, width):
                 overlap = min(self.tile_overlap, max(0, tile // 2 - 1))
                 try:
-                    return tiled_forward(self._forward, x, self.scale, tile, overlap, progress, finish)
+                    return tiled_forward(self._forward, x, self.scale, tile, overlap, progress, finish, cancel)
                 except Exception as error:  # noqa: BLE001 (only out-of-memory errors are retried)
                     if not _is_out_of_memory(error) or tile <= MIN_TILE:
                         raise
