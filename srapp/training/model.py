@@ -1,10 +1,11 @@
 """``SrappSRModel``: BasicSR's SRModel with mixed precision and channels-last memory layout.
 
-Two top-level option keys switch the speed-ups on (both off by default, which is exactly SRModel)::
+Three top-level option keys switch the speed-ups on (all off by default, which is exactly SRModel)::
 
     model_type: SrappSRModel
     precision: bf16        # auto | fp32 | bf16 | fp16: autocast for the forward passes (srapp.engine.precision)
     channels_last: true    # NHWC activations and weights: faster convolutions on tensor cores
+    compile: true          # torch.compile the training forward pass (falls back to eager if compiling fails)
 
 Only the network's forward pass runs under autocast; the output is cast back to float32 before the
 losses, so losses, gradients of the loss, the optimizer and the EMA copy stay float32. ``fp16``
@@ -13,6 +14,11 @@ not part of BasicSR's training state, so after a resume its scale restarts from 
 settles again within a few iterations. ``bf16`` on a device without bfloat16 kernels (a CPU
 without AVX-512, a CUDA GPU before Ampere) runs in fp32 instead, with a warning in the log:
 there it would be several times slower than fp32.
+
+``compile`` compiles a wrapper around ``net_g`` for the training step only: ``net_g`` itself, its
+parameter names (what BasicSR saves and the EMA copies), validation and testing stay eager. When
+compilation or the compiled step fails, the step is redone eagerly and the run continues eagerly,
+with the reason in the log.
 
 It also loads srapp's own checkpoints (``weights/*.pth``, int8-stored weights included) wherever
 BasicSR loads a network: ``pretrain_network_g`` for fine-tuning and the test pipeline.
@@ -43,6 +49,7 @@ class SrappSRModel(SRModel):
         requested = check_precision(opt.get("precision", "fp32"))
         self.channels_last = bool(opt.get("channels_last", False))
         super().__init__(opt)
+        self.compiled_net_g = torch.compile(self.net_g) if opt.get("compile", False) and self.is_train else None
         # Option files travel between machines: srapp's one precision policy decides what runs here.
         resolved = resolve_precision(requested, self.device)
         if resolved.warning:
@@ -78,11 +85,23 @@ class SrappSRModel(SRModel):
                     total = total + value
         return total, losses
 
+    def _training_forward(self) -> torch.Tensor:
+        """net_g on the batch, compiled where ``compile: true`` asked and compiling works."""
+        if self.compiled_net_g is not None:
+            try:
+                with self._autocast():
+                    return self.compiled_net_g(self.lq)
+            except Exception as error:  # noqa: BLE001 (inductor and dynamo raise many types)
+                get_root_logger().warning(
+                    f"compile: torch.compile failed ({type(error).__name__}: {str(error)[:300]}); training eagerly")
+                self.compiled_net_g = None
+                self.optimizer_g.zero_grad()
+        with self._autocast():
+            return self.net_g(self.lq)
+
     def optimize_parameters(self, current_iter: int) -> None:
         self.optimizer_g.zero_grad()
-        with self._autocast():
-            output = self.net_g(self.lq)
-        self.output = output.float()
+        self.output = self._training_forward().float()
         total, losses = self._losses()
         self.grad_scaler.scale(total).backward()
         self.grad_scaler.step(self.optimizer_g)

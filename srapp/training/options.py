@@ -32,7 +32,7 @@ import yaml
 from .. import _compat  # noqa: F401  (before basicsr)
 from ..engine.precision import PRECISIONS
 
-SRAPP_MODEL_KEYS = {"precision", "channels_last"}  # read by SrappSRModel only
+SRAPP_MODEL_KEYS = {"precision", "channels_last", "compile"}  # read by SrappSRModel only
 TOP_LEVEL_KEYS = {
     "name", "model_type", "scale", "num_gpu", "manual_seed", "datasets", "network_g", "path", "train", "val",
     "logger", "dist_params", "find_unused_parameters",
