@@ -1,8 +1,10 @@
-"""``python -m srapp.training test|export``: the two training-side tools that are no ``srapp`` command.
+"""``python -m srapp.training test|export|stage``: the training-side tools that are no ``srapp`` command.
 
 * ``test -opt options/test/test_RCAN_x4.yml``: BasicSR's test pipeline (Y-PSNR, SSIM, LPIPS).
 * ``export CHECKPOINT -opt TRAIN.yml -o weights/rcan-x4.pth``: a trained BasicSR checkpoint as a
   srapp checkpoint (float16 by default; ``--storage int8`` for the shipped weights).
+* ``stage -opt options/train/STAGE.yml --weights weights/rcan-x4.pth``: train one stage, export its
+  EMA weights as int8 and replace the shipped file only if Set5 improved (:mod:`srapp.training.promote`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,20 @@ import torch
 
 from . import OptionsError, evaluate
 from .export import export_weights
+from .options import load_yaml, resolve_paths
+from .promote import run_stage
+from .train import default_root
 
 STORAGE = {"fp32": None, "fp16": torch.float16, "int8": torch.int8}
+
+
+def validation_folder(opt_path: Path) -> Path:
+    """The HR folder of the option file's validation set."""
+    opt = resolve_paths(load_yaml(opt_path), default_root())
+    validation = next((d for phase, d in opt.get("datasets", {}).items() if phase.startswith("val")), None)
+    if validation is None or "dataroot_gt" not in validation:
+        raise OptionsError(f"{opt_path}: no validation set (datasets.val.dataroot_gt) to judge the stage on")
+    return Path(validation["dataroot_gt"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,10 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("-o", "--output", required=True, type=Path, help="the srapp checkpoint to write")
     export.add_argument("--storage", choices=sorted(STORAGE), default="fp16",
                         help="fp32; fp16 (half the size); int8 (per-channel int8 weights, a quarter) (default: fp16)")
+    stage = tools.add_parser("stage", help="train a stage; ship its weights only if Set5 improved")
+    stage.add_argument("-opt", "--opt", dest="opt", required=True, type=Path, metavar="FILE.yml")
+    stage.add_argument("--weights", required=True, type=Path, help="the shipped file the stage may replace")
+    stage.add_argument("--dataset", type=Path, default=None,
+                       help="HR folder the stage is judged on (default: the option file's Set5 validation set)")
     args = parser.parse_args(argv)
     try:
         if args.tool == "test":
             print(f"results in {evaluate(args.opt, root=args.root)}")
+        elif args.tool == "stage":
+            dataset = args.dataset or validation_folder(args.opt)
+            record = run_stage(args.opt, args.weights, dataset)
+            verdict = "promoted" if record.promoted else "kept the shipped file"
+            print(f"{record.stage}: Set5 {record.set5_before} -> {record.set5_after} dB; {verdict} ({args.weights})")
         else:
             out = export_weights(args.checkpoint, args.opt, args.output, dtype=STORAGE[args.storage])
             print(f"{out}: {out.stat().st_size / 2**20:.2f} MiB")

@@ -1,0 +1,123 @@
+"""Training stages whose gains are never lost: a stage's exported weights replace a shipped file only
+when they score better on the validation set, and every stage, promoted or not, is recorded.
+
+A stage is one option file (``options/train/<model>_<stage>.yml``) that warm-starts from the
+shipped weights (``pretrain_network_g: weights/<model>.pth``) and runs one cosine cycle. At its end
+the EMA weights are exported as int8 (the shipped storage) and scored on Set5 with srapp's
+benchmark protocol (Y-PSNR, crop = scale, fp32, PyTorch backend) against the file they would
+replace; the file is swapped atomically only if the PSNR improved, and the stage is appended to
+``weights/training_history.json`` (the model card's source for its stage table).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .._atomic import atomic_write
+from ..checkpoints.weights import WEIGHTS_DIR
+from .export import export_weights
+from .options import load_yaml
+
+HISTORY_FILE = WEIGHTS_DIR / "training_history.json"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    before: float  # the target's score (-inf when there was no file)
+    after: float  # the candidate's score
+    promoted: bool
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    stage: str
+    options: str
+    target: str
+    iterations: int
+    seconds: float
+    machine: str
+    set5_before: float | None  # None: nothing was shipped yet
+    set5_after: float
+    promoted: bool
+
+
+def promote_if_better(candidate: Path, target: Path, score: Callable[[Path], float]) -> Promotion:
+    """Replace ``target`` by ``candidate`` (atomically) only if ``score`` rates the candidate higher."""
+    before = score(target) if target.is_file() else -math.inf
+    after = score(candidate)
+    promoted = after > before
+    if promoted:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        os.close(descriptor)
+        try:
+            shutil.copyfile(candidate, temporary)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    return Promotion(before, after, promoted)
+
+
+def set5_psnr(dataset: Path) -> Callable[[Path], float]:
+    """The score a stage is judged by: mean Y-PSNR of a checkpoint on ``dataset`` (fp32, PyTorch)."""
+    from ..batch import benchmark
+    from ..engine.upscale import Upscaler
+
+    def score(path: Path) -> float:
+        upscaler = Upscaler(path, precision="fp32", backend="torch", device="cpu")
+        return float(benchmark(upscaler, dataset, with_lpips=False).mean()["psnr"])
+
+    return score
+
+
+def append_history(record: StageRecord, history: Path = HISTORY_FILE) -> None:
+    records = json.loads(history.read_text()) if history.is_file() else []
+    records.append(asdict(record))
+    with atomic_write(history) as handle:
+        handle.write((json.dumps(records, indent=2) + "\n").encode())
+
+
+def machine_description() -> str:
+    flags = set()
+    try:
+        flags = {flag for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
+                 for flag in line.split(":", 1)[1].split()}
+    except OSError:
+        pass
+    features = [name for name in ("avx512f", "amx_bf16") if name in flags]
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or platform.machine()
+    return f"{device}, {os.cpu_count()} cores, {torch.get_num_threads()} threads" + (
+        f", {' '.join(features)}" if features else ", no AVX-512")
+
+
+def run_stage(opt_path: Path, target: Path, dataset: Path, history: Path = HISTORY_FILE) -> StageRecord:
+    """Train the stage (resuming where a run stopped), export its EMA weights as int8, promote them
+    if Set5 improved, and record the stage."""
+    from . import train
+
+    opt = load_yaml(opt_path)
+    started = time.perf_counter()
+    experiment = train(opt_path, auto_resume=True)
+    seconds = time.perf_counter() - started
+    candidate = export_weights(experiment / "models" / "net_g_latest.pth", opt_path,
+                               experiment / f"{target.stem}_candidate.pth", dtype=torch.int8)
+    promotion = promote_if_better(candidate, target, set5_psnr(dataset))
+    record = StageRecord(
+        stage=str(opt["name"]), options=str(opt_path), target=str(target), iterations=int(opt["train"]["total_iter"]),
+        seconds=round(seconds, 1), machine=machine_description(), set5_before=round(promotion.before, 4) if math.isfinite(promotion.before) else None,
+        set5_after=round(promotion.after, 4), promoted=promotion.promoted,
+    )
+    append_history(record, history)
+    return record
