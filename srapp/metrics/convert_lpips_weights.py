@@ -87,9 +87,9 @@ def convert(params: dict) -> dict[str, torch.Tensor]:
 
 def check_linear_layers(params: dict) -> float:
     """Max abs difference between the checkpoint's linear layers and those the lpips package ships."""
-    from srapp.metrics.lpips import _LINEAR_WEIGHTS
+    from srapp.metrics.lpips import linear_weights_path
 
-    shipped = torch.load(_LINEAR_WEIGHTS, map_location="cpu", weights_only=True)
+    shipped = torch.load(linear_weights_path(), map_location="cpu", weights_only=True)
     worst = 0.0
     for k in range(5):
         ours = np.asarray(params[f"NetLinLayer_{k}"]["Conv_0"]["kernel"]).transpose(3, 2, 0, 1)

@@ -21,7 +21,6 @@ import warnings
 from pathlib import Path
 from typing import Mapping
 
-import lpips as _lpips_pkg  # the PyPI package (absolute import; this module is srapp.metrics.lpips)
 import numpy as np
 import torch
 
@@ -38,7 +37,14 @@ REGENERATE_COMMAND = (
 # Smallest height / width AlexNet accepts (11x11/4 conv and two 3x3/2 max-pools must leave >= 1 pixel).
 MIN_SIZE = 31
 
-_LINEAR_WEIGHTS = Path(_lpips_pkg.__file__).resolve().parent / "weights" / "v0.1" / "alex.pth"
+
+
+def linear_weights_path() -> Path:
+    """The linear calibration layers the ``lpips`` package ships (imported on first use: it loads torchvision)."""
+    import lpips as lpips_package  # the PyPI package (absolute import; this module is srapp.metrics.lpips)
+
+    return Path(lpips_package.__file__).resolve().parent / "weights" / "v0.1" / "alex.pth"
+
 _BUILD_LOCK = threading.Lock()
 
 
@@ -69,15 +75,18 @@ def build_lpips_model(backbone: Mapping[str, torch.Tensor], device: str | torch.
     with warnings.catch_warnings():
         # lpips 0.1.4 calls torchvision.models.alexnet(pretrained=False): deprecated, no download.
         warnings.filterwarnings("ignore", category=UserWarning, module=r"torchvision\.models\._utils")
-        model = _lpips_pkg.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+        import lpips as lpips_package
+
+        model = lpips_package.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
 
     # lpips loads its linear layers with strict=False, which would hide a key mismatch: check it.
-    linear = torch.load(_LINEAR_WEIGHTS, map_location="cpu", weights_only=True)
+    linear_path = linear_weights_path()
+    linear = torch.load(linear_path, map_location="cpu", weights_only=True)
     result = model.load_state_dict(linear, strict=False)
     stray = [k for k in result.missing_keys if not k.startswith(("net.", "scaling_layer.", "lins."))]
     if result.unexpected_keys or stray or not linear:
         raise RuntimeError(
-            f"LPIPS linear layers from {_LINEAR_WEIGHTS} do not fit the model: "
+            f"LPIPS linear layers from {linear_path} do not fit the model: "
             f"unexpected {result.unexpected_keys}, missing {stray}"
         )
 
