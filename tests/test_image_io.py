@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import time
+
+import bad_images
+import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+import tifffile
+from PIL import Image, ImageFile, ImageOps
 
-from srapp.engine.image_io import ImageError, read_image, write_image
+from srapp._atomic import remove_stale_temporaries
+from srapp.engine.image_io import (
+    ImageError, ImageMetadata, check_jpeg_quality, read_header, read_image, read_image_with_metadata, write_image,
+)
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -63,7 +73,7 @@ def test_bad_files_get_clear_errors(tmp_path):
     write_image(truncated, np.zeros((32, 32, 3), np.uint8))
     truncated.write_bytes(truncated.read_bytes()[:40])
     for path, message in [(empty, "empty file"), (text, "not a readable image"),
-                          (truncated, "not a readable image"), (tmp_path / "none.png", "no such file")]:
+                          (truncated, "cannot read the PNG header"), (tmp_path / "none.png", "no such file")]:
         with pytest.raises(ImageError, match=message) as error:
             read_image(path)
         assert str(error.value).startswith(str(path))
@@ -101,3 +111,277 @@ def test_lossless_webp_keeps_the_colour_under_full_transparency(tmp_path):
     rgba = np.random.default_rng(5).integers(0, 256, (16, 16, 4), dtype=np.uint8)
     rgba[::2, :, 3] = 0  # half the rows fully transparent, with arbitrary colour beneath
     np.testing.assert_array_equal(read_image(write_image(tmp_path / "cut.webp", rgba)), rgba)
+
+
+# ----------------------------------------------------------------------------------------------
+# header first: sizes, formats and sample types are settled before any pixel is decoded
+
+BOMBS = {
+    "png-20000": (lambda: bad_images.bomb_png(20000), 20000, 20000),
+    "png-60000": (lambda: bad_images.bomb_png(60000), 60000, 60000),
+    "jpeg": (lambda: bad_images.jpeg_with_size(65000, 64000), 65000, 64000),
+    "webp": (lambda: bad_images.webp_with_size(16384), 16384, 16384),
+    "tiff": (lambda: bad_images.tiff_with_size(100000, 90000), 100000, 90000),
+    "gif": (lambda: bad_images.gif_with_size(65535, 65000), 65535, 65000),
+    "bmp": (lambda: bad_images.bmp_with_size(50000, 40000), 50000, 40000),
+}
+SUFFIX = {"png-20000": ".png", "png-60000": ".png", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif", "gif": ".gif",
+          "bmp": ".bmp"}
+
+
+@pytest.fixture
+def no_decoding(monkeypatch):
+    """Make every pixel decoder fail the test if it is reached."""
+
+    def reached(*args, **kwargs):
+        raise AssertionError("a decoder ran")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", reached)
+    monkeypatch.setattr(cv2, "imdecode", reached)
+
+
+@pytest.mark.parametrize("kind", BOMBS)
+def test_bomb_headers_are_refused_by_their_size_before_decoding(tmp_path, kind, no_decoding):
+    make, width, height = BOMBS[kind]
+    path = tmp_path / f"bomb{SUFFIX[kind]}"
+    path.write_bytes(make())
+    assert path.stat().st_size < 1000  # tiny files claiming gigapixels
+    header = read_header(path)
+    assert (header.width, header.height) == (width, height)
+    assert width * height > 2 * Image.MAX_IMAGE_PIXELS  # beyond Pillow's own bomb threshold
+    with pytest.raises(ImageError) as error:
+        read_image(path, max_pixels=100_000_000)
+    assert error.value.path == path and f"{width}x{height}" in str(error.value) and "megapixels" in str(error.value)
+
+
+def test_images_beyond_what_can_be_decoded_are_refused_without_a_caller_limit(tmp_path, no_decoding):
+    path = tmp_path / "claims-60000.png"
+    path.write_bytes(bad_images.bomb_png(60000))
+    assert path.stat().st_size < 100
+    with pytest.raises(ImageError, match=r"60000x60000 .* more than the 1074 megapixels srapp can decode"):
+        read_image(path)  # no max_pixels: OpenCV would raise cv2.error, Pillow would allocate 10 GB
+
+
+def test_a_header_within_the_limit_is_decoded(tmp_path):
+    path = write_image(tmp_path / "ok.png", np.zeros((30, 40, 3), np.uint8))
+    assert read_image(path, max_pixels=1200).shape == (30, 40, 3)
+    with pytest.raises(ImageError, match="over the limit"):
+        read_image(path, max_pixels=1199)
+
+
+def test_an_unparsable_header_is_an_error_not_a_zero_size(tmp_path):
+    path = tmp_path / "sig.png"
+    path.write_bytes(bad_images.PNG_SIGNATURE + b"\x00\x00\x00\x0dIHDR")
+    with pytest.raises(ImageError, match="cannot read the PNG header") as error:
+        read_header(path)
+    assert error.value.path == path
+
+
+def test_read_header_reports_the_layout_without_decoding(tmp_path, no_decoding):
+    folder = tmp_path / "corpus"
+    bad_images.write_corpus(folder)
+    expected = {
+        "rgb.png": ("PNG", 24, 20, "RGB", 8), "gray_alpha16.png": ("PNG", 17, 14, "LA", 16),
+        "deep16_tiff.tif": ("TIFF", 18, 16, "RGB", 16), "palette_transparent.png": ("PNG", 19, 17, "RGBA", 8),
+        "cmyk.jpg": ("JPEG", 12, 10, "RGB", 8), "bilevel.png": ("PNG", 11, 9, "L", 8),
+        "still.gif": ("GIF", 13, 11, "RGB", 8), "gray_alpha_tiff.tif": ("TIFF", 16, 18, "LA", 8),
+    }
+    for name, (file_format, width, height, mode, bits) in expected.items():
+        header = read_header(folder / name)
+        assert (header.format, header.width, header.height, header.mode, header.bits) == (
+            file_format, width, height, mode, bits), name
+    rotated = read_header(folder / "rotated_icc.jpg")
+    assert (rotated.width, rotated.height, rotated.orientation, rotated.upright_size) == (28, 20, 6, (20, 28))
+
+
+def test_every_corpus_file_reads_as_expected_or_fails_naming_itself(tmp_path):
+    folder = tmp_path / "corpus"
+    samples = bad_images.write_corpus(folder)
+    assert len(samples) >= 40 and sum(not s.readable for s in samples.values()) >= 20
+    for name, sample in samples.items():
+        path = folder / name
+        if sample.readable:
+            pixels, metadata = read_image_with_metadata(path, max_pixels=100_000_000)
+            assert pixels.shape == sample.pixels.shape and pixels.dtype == sample.pixels.dtype, name
+            assert np.abs(pixels.astype(float) - sample.pixels).mean() <= sample.tolerance, name
+            assert metadata.icc_profile == sample.icc_profile, name
+            assert pixels.flags.writeable, name
+        else:
+            with pytest.raises(ImageError) as error:
+                read_image(path, max_pixels=100_000_000)
+            assert error.value.path == path and sample.reason in error.value.reason, (name, str(error.value))
+
+
+def test_opencv_errors_become_image_errors(tmp_path, monkeypatch):
+    deep = write_image(tmp_path / "deep.png", np.zeros((4, 5, 3), np.uint16))  # 16-bit: OpenCV decodes it
+
+    def fail(*args, **kwargs):
+        raise cv2.error("OpenCV(5.0.0) loadsave.cpp: error: (-215:Assertion failed) in imdecode_")
+
+    monkeypatch.setattr(cv2, "imdecode", fail)
+    with pytest.raises(ImageError, match="OpenCV cannot decode it") as error:
+        read_image(deep)
+    assert error.value.path == deep
+    monkeypatch.setattr(cv2, "imencode", fail)
+    with pytest.raises(ImageError, match="encoding as .png failed") as error:
+        write_image(tmp_path / "new.png", np.zeros((4, 5, 3), np.uint8))
+    assert not (tmp_path / "new.png").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# metadata: ICC profile and EXIF survive, orientation becomes 1
+
+def _exif(orientation: int, details: dict[int, int] | None = None) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "srapp camera"
+    exif.get_ifd(0x8769).update(details or {})
+    return exif.tobytes()[6:]  # without the "Exif\0\0" prefix
+
+
+@pytest.mark.parametrize("suffix, dtype", [(".png", np.uint8), (".png", np.uint16), (".jpg", np.uint8),
+                                           (".webp", np.uint8), (".tif", np.uint8), (".tif", np.uint16)])
+def test_icc_profile_and_exif_are_written(tmp_path, suffix, dtype):
+    image = bad_images.smooth((12, 14, 3), 1, dtype)
+    metadata = ImageMetadata(bad_images.SRGB_PROFILE, _exif(6, {0xA002: 7, 0xA003: 6}))
+    path = write_image(tmp_path / f"out{suffix}", image, metadata=metadata)
+    with Image.open(path) as written:  # Pillow reads what OpenCV / tifffile wrote
+        assert written.info.get("icc_profile") == bad_images.SRGB_PROFILE
+        exif = written.getexif()
+        if suffix == ".tif":
+            assert exif.get(0x0112, 1) == 1 and exif.get(0x010F) is None  # TIFF output carries the profile only
+        else:
+            assert exif[0x0112] == 1 and exif[0x010F] == "srapp camera"
+            details = exif.get_ifd(0x8769)
+            assert (details[0xA002], details[0xA003]) == (14, 12), "pixel dimensions follow the written image"
+    back, back_metadata = read_image_with_metadata(path)
+    assert back.dtype == dtype and back.shape == image.shape
+    assert back_metadata.icc_profile == bad_images.SRGB_PROFILE
+
+
+def test_read_metadata_describes_the_upright_pixels(tmp_path):
+    stored = bad_images.smooth((10, 16, 3), 2)
+    path = tmp_path / "turned.jpg"
+    Image.fromarray(stored).save(path, exif=_exif_object(6),
+                                 icc_profile=bad_images.SRGB_PROFILE, quality=95)
+    pixels, metadata = read_image_with_metadata(path)
+    assert pixels.shape == (16, 10, 3)
+    parsed = Image.Exif()
+    parsed.load(b"Exif\x00\x00" + metadata.exif)
+    assert parsed[0x0112] == 1 and parsed[0x010F] == "srapp camera"
+    assert metadata.icc_profile == bad_images.SRGB_PROFILE
+    # written back, the photo stays upright for every viewer
+    out = write_image(tmp_path / "again.jpg", pixels, metadata=metadata)
+    with Image.open(out) as written:
+        assert ImageOps.exif_transpose(written).size == (10, 16)
+
+
+def _exif_object(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif.load(b"Exif\x00\x00" + _exif(orientation))
+    return exif
+
+
+def test_a_profile_is_written_only_where_it_describes_the_channels(tmp_path):
+    gray_profile = bad_images.SRGB_PROFILE[:16] + b"GRAY" + bad_images.SRGB_PROFILE[20:]
+    rgb_path = write_image(tmp_path / "rgb.png", np.zeros((4, 4, 3), np.uint8), metadata=ImageMetadata(gray_profile))
+    gray_path = write_image(tmp_path / "gray.png", np.zeros((4, 4), np.uint8), metadata=ImageMetadata(gray_profile))
+    la_path = write_image(tmp_path / "la.png", np.zeros((4, 4, 2), np.uint8), metadata=ImageMetadata(gray_profile))
+    as_rgb = write_image(tmp_path / "la.webp", np.zeros((4, 4, 2), np.uint8), metadata=ImageMetadata(gray_profile))
+    for path, profile in [(rgb_path, None), (gray_path, gray_profile), (la_path, gray_profile), (as_rgb, None)]:
+        with Image.open(path) as written:
+            assert written.info.get("icc_profile") == profile, path.name
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_gray_alpha_png_round_trip(tmp_path, dtype):
+    image = bad_images.smooth((9, 13, 2), 3, dtype)
+    exif = _exif(3)
+    path = write_image(tmp_path / "la.png", image, metadata=ImageMetadata(exif=exif))
+    data = path.read_bytes()
+    assert data[24:26] == bytes([dtype().itemsize * 8, 4]), "IHDR: gray+alpha in the array's depth"
+    np.testing.assert_array_equal(read_image(path), image)
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # an independent decoder
+    np.testing.assert_array_equal(decoded[:, :, 0], image[:, :, 0])
+    np.testing.assert_array_equal(decoded[:, :, 3], image[:, :, 1])
+    with Image.open(path) as written:
+        assert written.getexif()[0x0112] == 1
+
+
+def test_gray_alpha_in_other_formats(tmp_path):
+    image = bad_images.smooth((9, 13, 2), 4)
+    np.testing.assert_array_equal(read_image(write_image(tmp_path / "la.tif", image)), image)
+    as_webp = read_image(write_image(tmp_path / "la.webp", image))
+    np.testing.assert_array_equal(as_webp, np.dstack([image[:, :, 0]] * 3 + [image[:, :, 1]]))
+    as_jpeg = read_image(write_image(tmp_path / "la.jpg", image))
+    assert as_jpeg.shape == (9, 13) and np.abs(as_jpeg.astype(int) - image[:, :, 0]).mean() < 3
+
+
+def test_jpeg_quality_is_checked_and_used(tmp_path):
+    for wrong in (0, 101, -5, 2.5, True, "90"):
+        with pytest.raises(ValueError, match="JPEG quality"):
+            check_jpeg_quality(wrong)
+    with pytest.raises(ValueError, match="JPEG quality"):
+        write_image(tmp_path / "x.jpg", np.zeros((4, 4, 3), np.uint8), quality=0)
+    image = bad_images.smooth((32, 40, 3), 5)
+    for quality in (12, 95):
+        written = write_image(tmp_path / f"q{quality}.jpg", image, quality=quality).read_bytes()
+        ok, reference = cv2.imencode(".jpg", image[:, :, ::-1].copy(), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        assert ok and written == reference.tobytes()
+
+
+def test_writing_without_replacing_keeps_an_existing_file(tmp_path, monkeypatch):
+    target = write_image(tmp_path / "kept.png", np.zeros((4, 4), np.uint8))
+    before = target.read_bytes()
+    with pytest.raises(ImageError, match="already exists"):
+        write_image(target, np.full((4, 4), 9, np.uint8), replace=False)
+    assert target.read_bytes() == before
+    fresh = write_image(tmp_path / "fresh.png", np.full((4, 4), 9, np.uint8), replace=False)
+    assert read_image(fresh)[0, 0] == 9
+
+    def no_hard_links(source, destination):  # e.g. exFAT
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr("srapp._atomic.os.link", no_hard_links)
+    with pytest.raises(ImageError, match="already exists"):
+        write_image(target, np.full((4, 4), 9, np.uint8), replace=False)
+    assert target.read_bytes() == before
+    assert read_image(write_image(tmp_path / "other.png", np.full((4, 4), 7, np.uint8), replace=False))[0, 0] == 7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.png", "kept.png", "other.png"]
+
+
+def test_stale_temporaries_are_recognised(tmp_path):
+    old = time.time() - 3600
+    names = {
+        ".a.png.abcd1234.part": "ours, for an output of this run",
+        ".b.png.k_9zzzzz.part": "ours, abandoned an hour ago",
+        ".c.png.qwertyui.part": "ours, fresh: another writer may be busy",
+        ".d.png.part": "not our shape",
+        "e.png.abcd1234.part": "not hidden: not ours",
+        "f.png": "an image",
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    os.utime(tmp_path / ".b.png.k_9zzzzz.part", (old, old))
+    os.utime(tmp_path / "f.png", (old, old))
+    removed = remove_stale_temporaries(tmp_path, ["a.png"])
+    assert sorted(p.name for p in removed) == [".a.png.abcd1234.part", ".b.png.k_9zzzzz.part"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".c.png.qwertyui.part", ".d.png.part", "e.png.abcd1234.part",
+                                                          "f.png"]
+
+
+def test_formats_with_clear_outcomes(tmp_path):
+    """CMYK becomes RGB, a palette with transparency RGBA, 16-bit TIFF stays 16-bit; float TIFF,
+    animations and multi-page TIFF are refused with the reason."""
+    folder = tmp_path / "corpus"
+    samples = bad_images.write_corpus(folder)
+    assert read_image(folder / "cmyk.jpg").shape == (10, 12, 3)
+    assert read_image(folder / "palette_transparent.png").shape == (17, 19, 4)
+    assert read_image(folder / "deep16_tiff.tif").dtype == np.uint16
+    for name in ("float.tif", "animated_gif.gif", "animated_webp.webp", "animated_png.png"):
+        with pytest.raises(ImageError, match=samples[name].reason):
+            read_image(folder / name)
+    pages = tmp_path / "pages.tif"
+    tifffile.imwrite(pages, np.zeros((2, 5, 6), np.uint8))  # two pages
+    with pytest.raises(ImageError, match="2 frames"):
+        read_image(pages)

@@ -252,7 +252,7 @@ def test_settings_that_cannot_work_are_refused(tiny_rcan):
     with pytest.raises(srapp.engine.image_io.ImageError, match="float32"):
         upscale(np.zeros((4, 4, 3), np.float32), "bicubic", scale=2)
     with pytest.raises(srapp.engine.image_io.ImageError, match="shape"):
-        upscale(np.zeros((4, 4, 2), np.uint8), "bicubic", scale=2)
+        upscale(np.zeros((4, 4, 5), np.uint8), "bicubic", scale=2)
 
 
 def test_a_set_cancel_event_stops_before_the_next_tile():

@@ -11,17 +11,32 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_write
+from .._atomic import atomic_write, check_writable
+from ..errors import UsageError
 
 METRICS = ("psnr", "ssim", "lpips")
 REPORT_SUFFIXES = (".json", ".csv")
 
 
-def check_report_path(path: str | os.PathLike) -> Path:
-    """The report file, refused unless it ends in .json or .csv (checked before any work starts)."""
-    path = Path(path)
+def _report_format(path: Path) -> str:
     if path.suffix.lower() not in REPORT_SUFFIXES:
-        raise ValueError(f"{path}: a report is .json or .csv, not {path.suffix or 'a file without a suffix'}")
+        raise UsageError(f"{path}: a report is .json or .csv, not {path.suffix or 'a file without a suffix'}")
+    return path.suffix.lower()
+
+
+def check_report_path(path: str | os.PathLike) -> Path:
+    """The report file, checked before any work starts: a .json or .csv name, not a folder, in a
+    folder that exists or can be created and that takes a file (really written: a read-only or
+    full disk fails here, not after the images)."""
+    path = Path(path)
+    _report_format(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder, not a report file")
+    try:
+        check_writable(path.parent)
+    except OSError as error:
+        raise UsageError(f"{path}: cannot write the report there ({error.strerror or error}: "
+                         f"{error.filename or path.parent})") from error
     return path
 
 
@@ -80,8 +95,8 @@ class Report:
 
     def write(self, path: str | os.PathLike) -> Path:
         """JSON or CSV by the file's suffix, written atomically."""
-        path = check_report_path(path)
-        text = json.dumps(self.to_dict(), indent=2) + "\n" if path.suffix.lower() == ".json" else self.to_csv()
+        path = Path(path)
+        text = json.dumps(self.to_dict(), indent=2) + "\n" if _report_format(path) == ".json" else self.to_csv()
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as handle:
             handle.write(text.encode("utf-8"))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
 
-from ..engine.image_io import read_image, write_image
+from .._atomic import check_writable, remove_stale_temporaries
+from ..engine.image_io import DEFAULT_JPEG_QUALITY, read_header, read_image, read_image_with_metadata, write_image
 from ..errors import Cancelled, ImageError
 from ..engine.upscale import Upscaler
 from ..metrics import score
@@ -21,13 +23,25 @@ DEFAULT_MAX_PIXELS = 100_000_000
 
 
 def check_output_folder(outdir: Path) -> None:
-    """Create the output folder, or fail before any work with a message naming it."""
+    """Create the output folder and write a probe file in it, or fail before any work with a
+    message naming it."""
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ImageError(outdir, f"cannot create the output folder ({error.strerror or error})") from error
-    if not os.access(outdir, os.W_OK | os.X_OK):
-        raise ImageError(outdir, "the output folder is not writable")
+    try:
+        check_writable(outdir)
+    except OSError as error:
+        raise ImageError(outdir, f"the output folder is not writable ({error.strerror or error})") from error
+
+
+def remove_stale_temporaries_for(jobs: list[Job]) -> None:
+    """Temp files a killed run left for these jobs' outputs (or long abandoned) in their folders."""
+    names: dict[Path, set[str]] = defaultdict(set)
+    for job in jobs:
+        names[job.output.parent].add(job.output.name)
+    for folder, folder_names in names.items():
+        remove_stale_temporaries(folder, folder_names)
 
 
 def crop_border_for(upscaler: Upscaler) -> int:
@@ -48,16 +62,20 @@ class BatchRunner:
         skip_existing: bool = False,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         show_progress: bool = False,
+        jpeg_quality: int = DEFAULT_JPEG_QUALITY,
     ) -> None:
         self.upscaler, self.gt_dir, self.with_lpips = upscaler, gt_dir, with_lpips
         self.skip_existing, self.max_pixels, self.show_progress = skip_existing, max_pixels, show_progress
+        self.jpeg_quality = jpeg_quality
 
     def run(
         self, jobs: list[Job], progress: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> Report:
         """Process every job; ``progress(done, total)`` is called after each image; a set ``cancel``
-        event stops the run (:class:`srapp.errors.Cancelled`) before the next tile."""
+        event stops the run (:class:`srapp.errors.Cancelled`) before the next tile. Temp files a
+        killed run left for these outputs are removed first."""
+        remove_stale_temporaries_for(jobs)
         report = Report(str(self.upscaler.name), self.upscaler.final_scale)
         bar = tqdm(jobs, desc="images", unit="img", disable=not self.show_progress, dynamic_ncols=True)
         for job in bar:
@@ -75,16 +93,22 @@ class BatchRunner:
         record = ImageRecord(input=str(job.source))
         started = time.perf_counter()
         try:
+            if job.problem is not None:
+                raise job.problem
             if self.skip_existing and job.output.is_file():
-                result = read_image(job.output)
                 record.skipped = True
+                result = read_image(job.output) if self.gt_dir is not None else None
+                width, height = read_header(job.output).upright_size
             else:
-                image = read_image(job.source, max_pixels=self.max_pixels)
+                if not job.replace and os.path.lexists(job.output):
+                    raise ImageError(job.source, f"{job.output} already exists in an input folder and srapp never "
+                                     "replaces files there (--skip-existing keeps it)")
+                image, metadata = read_image_with_metadata(job.source, max_pixels=self.max_pixels)
                 result = self.upscaler(image, self._tile_progress(bar), cancel)
-                job.output.parent.mkdir(parents=True, exist_ok=True)
-                write_image(job.output, result)
+                write_image(job.output, result, self.jpeg_quality, metadata, replace=job.replace)
+                height, width = result.shape[:2]
             record.output = str(job.output)
-            record.height, record.width = result.shape[:2]
+            record.height, record.width = height, width
             if self.gt_dir is not None:
                 self._score(record, result, job)
         except Cancelled:

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..batch.report import check_report_path
+from ..batch.report import Report, check_report_path
 from ..engine.backends import BACKENDS
+from ..engine.image_io import check_jpeg_quality
 from ..engine.precision import PRECISIONS
 from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, SETTING_NAMES, UpscaleSettings
 from ..engine.upscale import Upscaler
@@ -54,6 +55,33 @@ def report_path_error(args: argparse.Namespace) -> int | None:
     except ValueError as error:
         return usage_error(str(error))
     return None
+
+
+def write_report(report: Report, path: Path) -> bool:
+    """Write the report and say where; False after a message when it cannot be written (the
+    location was checked at the start, but a disk can fill up during a run)."""
+    try:
+        report.write(path)
+    except OSError as error:
+        print(f"srapp: error: {path}: cannot write the report ({error.strerror or error})", file=sys.stderr)
+        return False
+    print(f"report: {path}")
+    return True
+
+
+def jpeg_quality(text: str) -> int:
+    """``--jpeg-quality``: an integer from 1 to 100."""
+    try:
+        return check_jpeg_quality(int(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a JPEG quality (an integer from 1 to 100)") from error
+
+
+def name_suffix(text: str) -> str:
+    """``--suffix``: a non-empty piece of a file name (no folder separators)."""
+    if not text or text in (".", "..") or any(separator in text for separator in ("/", "\\", "\0")):
+        raise argparse.ArgumentTypeError(f"{text!r} cannot be part of a file name")
+    return text
 
 
 def build_upscaler(args: argparse.Namespace, **changes) -> Upscaler | None:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .._atomic import remove_stale_temporaries
 from ..batch import DEFAULT_MAX_PIXELS, BatchRunner, check_output_folder, plan_jobs, shard
 from ..batch.distributed import current_rank, gather_reports, rank_device
+from ..engine.image_io import DEFAULT_JPEG_QUALITY
 from ..errors import ImageError, UsageError
-from .options import add_model_options, add_report_option, build_upscaler, report_path_error, usage_error
+from .options import (
+    add_model_options, add_report_option, build_upscaler, jpeg_quality, name_suffix, report_path_error, usage_error,
+    write_report,
+)
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
 
@@ -29,6 +34,11 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--recursive", action="store_true", help="descend into subfolders (mirrored in OUTDIR)")
     parser.add_argument("--skip-existing", action="store_true", help="keep results already in OUTDIR")
     parser.add_argument("--ext", choices=OUTPUT_FORMATS, default="png", help="output format (default: %(default)s)")
+    parser.add_argument("--suffix", type=name_suffix, metavar="S",
+                        help="name results STEM_S.EXT (photo.png -> photo_S.png); required when OUTDIR is an input "
+                        "folder (or inside one with --recursive), where existing files are then never replaced")
+    parser.add_argument("--jpeg-quality", type=jpeg_quality, default=DEFAULT_JPEG_QUALITY, metavar="N",
+                        help="JPEG quality 1-100 for --ext jpg (default: %(default)s)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help="refuse larger inputs (default: %(default)s)")
     parser.set_defaults(run=run)
@@ -44,13 +54,16 @@ def run(args: argparse.Namespace) -> int:
     if upscaler is None:
         return 2
     try:
-        jobs = shard(plan_jobs(args.inputs, args.output, args.ext, args.recursive), rank.rank, rank.world_size)
+        jobs = plan_jobs(args.inputs, args.output, args.ext, args.recursive, args.suffix)
+        jobs = shard(jobs, rank.rank, rank.world_size)
         check_output_folder(args.output)
     except (UsageError, ImageError) as error:
         return usage_error(str(error))
+    if args.report is not None and rank.is_main:
+        remove_stale_temporaries(args.report.parent, [args.report.name])
     runner = BatchRunner(
         upscaler, gt_dir=args.gt, with_lpips=args.lpips, skip_existing=args.skip_existing,
-        max_pixels=args.max_pixels, show_progress=not args.quiet,
+        max_pixels=args.max_pixels, show_progress=not args.quiet, jpeg_quality=args.jpeg_quality,
     )
     report = runner.run(jobs)
     merged = gather_reports(report, rank)
@@ -59,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
         # make torchrun stop rank 0 before it has written the merged report.
         return 0
     print(merged.table())
-    if args.report is not None:
-        merged.write(args.report)
-        print(f"report: {args.report}")
+    if args.report is not None and not write_report(merged, args.report):
+        return 1
     return 1 if merged.failed else 0

@@ -1,51 +1,66 @@
 """Reading and writing images without losing what the user gave.
 
-Arrays are RGB(A) in channel-last order: ``HxW`` (grayscale), ``HxWx3`` (RGB) or ``HxWx4``
-(RGBA), ``uint8`` or ``uint16``. EXIF orientation is applied on read. Writes are atomic: the file
-appears complete or not at all.
+Arrays are channel-last: ``HxW`` (gray), ``HxWx2`` (gray+alpha), ``HxWx3`` (RGB) or ``HxWx4``
+(RGBA), ``uint8`` or ``uint16``, always upright (EXIF orientation applied on read).
+
+Reading checks the header first (:mod:`srapp.engine.image_header`): size limits, format and
+sample type are settled before any pixel is decoded. Pillow decodes 8-bit images (it refuses
+truncated data instead of padding it); OpenCV decodes 16-bit ones, which Pillow would narrow.
+Palette and bilevel images come back as RGB(A) / gray, CMYK as RGB (Pillow's conversion, without
+colour management), a transparent colour as alpha. Animations, multi-page files and float or
+32-bit samples are refused.
+
+Writing keeps the ICC profile (PNG, JPEG, WebP, TIFF) and EXIF (PNG, JPEG, WebP) with the
+orientation set to 1, and is atomic: the file appears complete or not at all.
 """
 
 from __future__ import annotations
 
+import io
 import os
-import warnings
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from .._atomic import atomic_write
 from ..errors import ImageError
+from .image_header import (
+    MAX_DECODABLE_PIXELS, READABLE_SUFFIXES, ImageHeader, open_image, read_header,
+)
+from .metadata import ImageMetadata, exif_for, profile_fits
 
-READABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+DEFAULT_JPEG_QUALITY = 95
 _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
-_EXIF_ORIENTATION_TAG = 0x0112
-
+_NO_ALPHA = (".jpg", ".jpeg", ".bmp")
+_WITH_EXIF = (".png", ".jpg", ".jpeg", ".webp")  # OpenCV's BMP and our TIFF writer carry no EXIF
+_TIFF = (".tif", ".tiff")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Pillow's decoding failures on damaged data (MemoryError and the like are not the file's fault).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
 
 # Quality 101 selects lossless WebP; without PRESERVE_COLOR libwebp rewrites the colour of fully
 # transparent pixels, which would not round-trip.
 _WEBP_EXACT_LOSSLESS = [cv2.IMWRITE_WEBP_QUALITY, 101, cv2.IMWRITE_WEBP_LOSSLESS_MODE, cv2.IMWRITE_WEBP_LOSSLESS_PRESERVE_COLOR]
 
 
-def _header(path: Path) -> tuple[int, int, int]:
-    """(width, height, EXIF orientation) from the file header without decoding the pixels;
-    (0, 0, 1) when Pillow cannot parse it (OpenCV may still decode it)."""
-    from PIL import Image  # Pillow reads EXIF; OpenCV's unchanged mode ignores it
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # srapp enforces its own limit
-            with Image.open(path) as image:
-                return image.width, image.height, int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1))
-    except Exception:  # noqa: BLE001 (an unparsable header is not an error yet)
-        return 0, 0, 1
+def check_jpeg_quality(quality: int) -> int:
+    """``quality`` when it is a JPEG quality (1..100), else ValueError."""
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality is an integer from 1 to 100, got {quality!r}")
+    return int(quality)
 
 
-def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -> None:
-    if max_pixels is not None and width * height > max_pixels:
-        raise ImageError(path, f"{width}x{height} is {width * height / 1e6:.3g} megapixels, over the limit of "
-            f"{max_pixels / 1e6:.3g} megapixels"
-        )
+def _check_pixels(header: ImageHeader, max_pixels: int | None) -> None:
+    size = f"{header.width}x{header.height} is {header.pixels / 1e6:.3g} megapixels"
+    if header.pixels > MAX_DECODABLE_PIXELS:
+        raise ImageError(header.path, f"{size}, more than the {MAX_DECODABLE_PIXELS / 1e6:.4g} megapixels srapp can decode")
+    if max_pixels is not None and header.pixels > max_pixels:
+        raise ImageError(header.path, f"{size}, over the limit of {max_pixels / 1e6:.3g} megapixels")
 
 
 def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
@@ -64,7 +79,7 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _swap_red_blue(image: np.ndarray) -> np.ndarray:
-    """RGB(A) <-> OpenCV's BGR(A); grayscale passes through. The swap is its own inverse."""
+    """RGB(A) <-> OpenCV's BGR(A); gray and gray+alpha pass through. The swap is its own inverse."""
     if image.ndim == 3 and image.shape[2] == 3:
         return image[:, :, ::-1]
     if image.ndim == 3 and image.shape[2] == 4:
@@ -72,58 +87,169 @@ def _swap_red_blue(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
-    """Read an image as RGB(A) or grayscale, in its own bit depth, upright.
+def _channels(image: np.ndarray) -> int:
+    return 1 if image.ndim == 2 else image.shape[2]
 
-    ``max_pixels`` refuses larger images, from the header where possible (before decoding).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(path, "no such file")
-    if path.stat().st_size == 0:
-        raise ImageError(path, "empty file")
-    width, height, orientation = _header(path)
-    _check_pixels(path, width, height, max_pixels)
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ImageError(path, f"not a readable image (supported: {', '.join(READABLE_SUFFIXES)})")
-    if image.dtype not in (np.uint8, np.uint16):
-        raise ImageError(path, f"unsupported sample type {image.dtype} (8- and 16-bit images only)")
+
+def _decode_with_pillow(image: Image.Image, header: ImageHeader) -> np.ndarray:
+    try:
+        image.load()
+        converted = image if image.mode == header.mode else image.convert(header.mode)
+        pixels = np.asarray(converted)  # read-only, over a copy of Pillow's buffer
+    except _DECODE_ERRORS as error:
+        raise ImageError(header.path, f"truncated or corrupt {header.format} data ({error})") from error
+    converted.close()
+    image.close()  # frees Pillow's buffer before the writable copy below
+    return pixels.copy()
+
+
+def _decode_with_opencv(header: ImageHeader) -> np.ndarray:
+    try:
+        decoded = cv2.imdecode(np.fromfile(header.path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:
+        raise ImageError(header.path, f"OpenCV cannot decode it ({error.err})") from error
+    if decoded is None:
+        raise ImageError(header.path, f"truncated or corrupt {header.format} data")
+    if header.mode == "LA" and _channels(decoded) == 4:
+        decoded = decoded[:, :, [0, 3]]  # OpenCV expands gray+alpha to BGRA
+    if _channels(decoded) != header.channels or decoded.dtype != np.uint16:
+        raise ImageError(header.path, f"decoded as {decoded.dtype} with {_channels(decoded)} channels, not the "
+                         f"16-bit {header.mode} its header states")
+    return _swap_red_blue(decoded)
+
+
+def read_image_with_metadata(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[np.ndarray, ImageMetadata]:
+    """The upright pixels (see the module docstring for layouts) and the metadata that goes with
+    them. ``max_pixels`` refuses larger images from their header, before anything is decoded."""
+    with open_image(Path(path)) as (image, header):
+        _check_pixels(header, max_pixels)
+        pixels = _decode_with_opencv(header) if header.bits == 16 else _decode_with_pillow(image, header)
+    if pixels.shape[:2] != (header.height, header.width):
+        raise ImageError(header.path, f"decoded {pixels.shape[1]}x{pixels.shape[0]}, but the header says "
+                         f"{header.width}x{header.height}")
+    return apply_orientation(pixels, header.orientation), header.metadata
+
+
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+    """Read an image upright in its own bit depth (see :func:`read_image_with_metadata`)."""
+    return read_image_with_metadata(path, max_pixels)[0]
+
+
+def _layout_for(path: Path, suffix: str, image: np.ndarray) -> np.ndarray:
+    """The array in a layout the format stores: 8 bits for 8-bit formats, no alpha for JPEG and
+    BMP, gray as RGB for WebP (which has no gray mode)."""
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
-        raise ImageError(path, f"unsupported channel layout {image.shape}")
-    _check_pixels(path, image.shape[1], image.shape[0], max_pixels)
-    return apply_orientation(_swap_red_blue(image), orientation)
+    if image.dtype not in (np.uint8, np.uint16) or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] <= 4)):
+        raise ImageError(path, f"expected an HxW or HxWxC (C = 1..4) uint8/uint16 array, got {image.dtype} {image.shape}")
+    if min(image.shape[:2]) < 1:
+        raise ImageError(path, f"cannot write an empty image of shape {image.shape}")
+    if suffix in _EIGHT_BIT_ONLY and image.dtype == np.uint16:
+        image = np.round(image / 257.0).astype(np.uint8)
+    if suffix in _NO_ALPHA and _channels(image) in (2, 4):
+        image = image[:, :, 0] if image.shape[2] == 2 else image[:, :, :3]
+    if suffix == ".webp" and _channels(image) <= 2:
+        gray = image if image.ndim == 2 else image[:, :, 0]
+        image = np.dstack([gray] * 3 + ([image[:, :, 1]] if image.ndim == 3 else []))
+    return np.ascontiguousarray(image)
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> Path:
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _gray_alpha_png(image: np.ndarray, icc_profile: bytes | None, exif: bytes | None) -> bytes:
+    """PNG colour type 4 (gray+alpha), 8 or 16 bits: neither OpenCV nor Pillow writes all of it."""
+    height, width, _ = image.shape
+    depth = image.dtype.itemsize * 8
+    rows = np.ascontiguousarray(image.astype(">u2") if depth == 16 else image).view(np.uint8).reshape(height, -1)
+    filtered = rows.copy()
+    filtered[1:] -= rows[:-1]  # filter 2 ("Up"): each byte minus the one above it, modulo 256
+    scanlines = np.hstack([np.full((height, 1), 2, np.uint8), filtered])
+    chunks = [_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 4, 0, 0, 0))]
+    if icc_profile:
+        chunks.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
+    if exif:
+        chunks.append(_png_chunk(b"eXIf", exif))
+    chunks += [_png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)), _png_chunk(b"IEND", b"")]
+    return _PNG_SIGNATURE + b"".join(chunks)
+
+
+def _tiff(image: np.ndarray, icc_profile: bytes | None) -> bytes:
+    """Deflate-compressed TIFF, alpha as unassociated extra sample: any layout in 8 or 16 bits."""
+    import tifffile  # only TIFF output needs it
+
+    buffer = io.BytesIO()
+    channels = _channels(image)
+    tifffile.imwrite(
+        buffer, image, photometric="minisblack" if channels <= 2 else "rgb",
+        extrasamples=[2] if channels in (2, 4) else None, compression="zlib", iccprofile=icc_profile, metadata=None,
+    )
+    return buffer.getvalue()
+
+
+def _encode(path: Path, suffix: str, image: np.ndarray, quality: int, metadata: ImageMetadata) -> bytes:
+    channels = _channels(image)
+    icc_profile = metadata.icc_profile if profile_fits(metadata.icc_profile, channels) else None
+    exif = exif_for(metadata.exif, image.shape[1], image.shape[0]) if suffix in _WITH_EXIF else None
+    if suffix in _TIFF:
+        return _tiff(image, icc_profile)
+    if suffix == ".png" and channels == 2:
+        return _gray_alpha_png(image, icc_profile, exif)
+    params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, quality], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, quality],
+              ".webp": _WEBP_EXACT_LOSSLESS}.get(suffix, [])
+    extra = [] if suffix == ".bmp" else [
+        (kind, np.frombuffer(data, np.uint8)) for kind, data in
+        ((cv2.IMAGE_METADATA_ICCP, icc_profile), (cv2.IMAGE_METADATA_EXIF, exif)) if data
+    ]
+    pixels = np.ascontiguousarray(_swap_red_blue(image))
+    try:
+        if extra:
+            ok, encoded = cv2.imencodeWithMetadata(suffix, pixels, [k for k, _ in extra], [d for _, d in extra], params)
+        else:
+            ok, encoded = cv2.imencode(suffix, pixels, params)
+    except cv2.error as error:
+        raise ImageError(path, f"encoding as {suffix} failed ({error.err})") from error
+    if not ok:
+        raise ImageError(path, f"encoding as {suffix} failed")
+    return encoded.tobytes()
+
+
+def write_image(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    quality: int = DEFAULT_JPEG_QUALITY,
+    metadata: ImageMetadata | None = None,
+    *,
+    replace: bool = True,
+) -> Path:
     """Write atomically (temp file in the same folder, then rename); the suffix picks the format.
 
     16-bit images go to PNG and TIFF as they are; JPEG, WebP and BMP are 8-bit formats, so 16-bit
-    data is rounded to 8 bits there. WebP is written lossless but has no grayscale mode (gray is
-    stored as three equal channels); JPEG and BMP drop an alpha channel.
+    data is rounded to 8 bits there. WebP is written lossless but has no gray mode (gray is stored
+    as three equal channels); JPEG and BMP drop an alpha channel. ``quality`` is JPEG's (1..100).
+    ``metadata``'s ICC profile goes into PNG, JPEG, WebP and TIFF when it describes the written
+    channels, its EXIF into PNG, JPEG and WebP with orientation 1. ``replace=False`` never replaces
+    an existing file: an ImageError says it exists.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in READABLE_SUFFIXES:
-        raise ImageError(path, f"cannot write {suffix or 'files without a suffix'}; use {', '.join(READABLE_SUFFIXES)}")
-    if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3):
-        raise ImageError(path, f"expected an HxW or HxWxC uint8/uint16 array, got {image.dtype} {image.shape}")
-    if suffix in _EIGHT_BIT_ONLY and image.dtype == np.uint16:
-        image = np.round(image / 257.0).astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] == 4 and suffix in (".jpg", ".jpeg", ".bmp"):
-        image = image[:, :, :3]
-    image = _swap_red_blue(image)
-    params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, quality], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, quality],
-              ".webp": _WEBP_EXACT_LOSSLESS}.get(suffix, [])
-    ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(image), params)
-    if not ok:
-        raise ImageError(path, f"encoding as {suffix} failed")
+    if suffix not in WRITABLE_SUFFIXES:
+        raise ImageError(path, f"cannot write {suffix or 'files without a suffix'}; use {', '.join(WRITABLE_SUFFIXES)}")
+    quality = check_jpeg_quality(quality)
+    encoded = _encode(path, suffix, _layout_for(path, suffix, image), quality, metadata or ImageMetadata())
     try:
-        with atomic_write(path) as handle:
-            handle.write(encoded.tobytes())
+        with atomic_write(path, replace=replace) as handle:
+            handle.write(encoded)
+    except FileExistsError as error:
+        raise ImageError(path, "already exists and is not replaced") from error
     except OSError as error:
         raise ImageError(path, f"cannot write ({error.strerror or error})") from error
     return path
+
+
+__all__ = [
+    "DEFAULT_JPEG_QUALITY", "MAX_DECODABLE_PIXELS", "READABLE_SUFFIXES", "WRITABLE_SUFFIXES", "ImageError",
+    "ImageHeader", "ImageMetadata", "apply_orientation", "check_jpeg_quality", "read_header", "read_image",
+    "read_image_with_metadata", "write_image",
+]

@@ -74,8 +74,8 @@ def _as_image(image: ImageInput) -> np.ndarray:
         raise ImageError(None, f"expected an image path or a numpy array, got {type(image).__name__}")
     if image.dtype not in (np.uint8, np.uint16):
         raise ImageError(None, f"expected a uint8 or uint16 image array, got {image.dtype}")
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
-        raise ImageError(None, f"expected an HxW or HxWxC (C = 1, 3 or 4) image array, got shape {image.shape}")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 2, 3, 4))):
+        raise ImageError(None, f"expected an HxW or HxWxC (C = 1, 2, 3 or 4) image array, got shape {image.shape}")
     if min(image.shape[:2]) < 1:
         raise ImageError(None, f"empty image array of shape {image.shape}")
     return image
@@ -152,7 +152,8 @@ class Upscaler:
     def __call__(
         self, image: ImageInput, progress: Progress | None = None, cancel: threading.Event | None = None,
     ) -> np.ndarray:
-        """Upscale one image (a path or an HWC RGB array); the result keeps its dtype and channels.
+        """Upscale one image (a path or an HW / HWC array: gray, gray+alpha, RGB, RGBA); the result
+        keeps its dtype and channels (the network sees gray as RGB; alpha is resized bicubically).
 
         ``progress(done, total)`` is called after each tile; setting ``cancel`` stops the run
         before its next tile with :class:`srapp.errors.Cancelled`.
@@ -169,15 +170,16 @@ class Upscaler:
             return result
         squeezed = pixels.ndim == 3 and pixels.shape[2] == 1
         planes = pixels[:, :, 0] if squeezed else pixels
-        gray = planes.ndim == 2
-        colour = np.repeat(planes[:, :, None], 3, axis=2) if gray else planes[:, :, :3]
+        gray = planes.ndim == 2 or planes.shape[2] == 2  # gray, or gray+alpha
+        luma = planes if planes.ndim == 2 else planes[:, :, 0]
+        colour = np.repeat(luma[:, :, None], 3, axis=2) if gray else planes[:, :, :3]
         finish = _quantiser(pixels.dtype, gray) if self.outscale is None else None
         result = self._run_network(colour, progress, finish, cancel)
         if self.outscale is not None:
             result = imresize(result, output_shape=shape)
             result = _quantiser(pixels.dtype, gray)(result)
-        if planes.ndim == 3 and planes.shape[2] == 4:
-            alpha = imresize(planes[:, :, 3], output_shape=shape)
+        if planes.ndim == 3 and planes.shape[2] in (2, 4):
+            alpha = imresize(planes[:, :, -1], output_shape=shape)
             result = np.dstack([result, alpha])
         return result[:, :, None] if squeezed else result
 
@@ -233,7 +235,7 @@ def upscale(
     and :class:`UpscaleSettings`; keyword changes to the settings are accepted as for ``Upscaler``).
 
     ``image``: a path (EXIF orientation applied) or an HWC RGB numpy array, uint8 or uint16, with 1,
-    3 or 4 channels. The result has the input's dtype and channels (alpha upscaled bicubically).
+    2 (gray+alpha), 3 or 4 channels. The result has the input's dtype and channels (alpha upscaled bicubically).
     Networks are loaded once per process and reused.
     """
     return Upscaler(model, settings, **changes)(image, progress)
