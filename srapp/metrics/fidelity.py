@@ -11,17 +11,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..pixels import to_unit_float
+
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966])  # BT.601 for RGB in [0, 1], Y in [16, 235]
-
-
-def _as_unit_float(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint8:
-        return image.astype(np.float64) / 255.0
-    if image.dtype == np.uint16:
-        return image.astype(np.float64) / 65535.0
-    if np.issubdtype(image.dtype, np.floating):
-        return image.astype(np.float64)
-    raise TypeError(f"unsupported image dtype {image.dtype}; use uint8, uint16 or float in [0, 1]")
 
 
 def rgb_to_y(image: np.ndarray) -> np.ndarray:
@@ -29,7 +21,7 @@ def rgb_to_y(image: np.ndarray) -> np.ndarray:
 
     Single-channel input is returned as its own luma (scaled to 0..255).
     """
-    unit = _as_unit_float(image)
+    unit = to_unit_float(image)
     if unit.ndim == 3 and unit.shape[2] == 1:
         unit = unit[:, :, 0]
     if unit.ndim == 2:
@@ -53,7 +45,7 @@ def _prepare(img: np.ndarray, ref: np.ndarray, crop_border: int, y_channel: bool
     if y_channel:
         a, b = rgb_to_y(img)[..., None], rgb_to_y(ref)[..., None]
     else:
-        a, b = _as_unit_float(img) * 255.0, _as_unit_float(ref) * 255.0
+        a, b = to_unit_float(img) * 255.0, to_unit_float(ref) * 255.0
         if a.ndim == 2:
             a, b = a[..., None], b[..., None]
     if crop_border:

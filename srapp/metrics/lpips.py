@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..checkpoints.weights import LPIPS_BACKBONE, metric_weights_path
+from ..pixels import to_rgb, to_unit_float
 
 __all__ = ["lpips", "lpips_tensor", "lpips_model", "weights_path", "build_lpips_model", "MIN_SIZE"]
 
@@ -152,28 +153,19 @@ def lpips_tensor(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _to_rgb01(image: np.ndarray, name: str) -> np.ndarray:
     """HWC RGB float32 in [0, 1] from uint8 / uint16 / float input; gray replicated, alpha dropped."""
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(f"lpips: {name} must be HW, HW1, HW3 or HW4 (RGBA), got shape {image.shape}")
-    if image.shape[2] == 4:
-        image = image[:, :, :3]
-    if image.dtype == np.uint8:
-        out = image.astype(np.float32) / 255.0
-    elif image.dtype == np.uint16:
-        out = image.astype(np.float32) / 65535.0
-    elif np.issubdtype(image.dtype, np.floating):
-        out = image.astype(np.float32)
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
+        raise ValueError(f"lpips: {name} must be HW, HW1, HW2, HW3 or HW4 (RGBA), got shape {image.shape}")
+    try:
+        out = to_unit_float(to_rgb(image), np.float32)
+    except TypeError as error:
+        raise TypeError(f"lpips: {name} must be uint8, uint16 or float in [0, 1], got dtype {image.dtype}") from error
+    if np.issubdtype(image.dtype, np.floating):
         if not np.isfinite(out).all():
             raise ValueError(f"lpips: {name} contains NaN or infinite values")
         lo, hi = float(out.min()), float(out.max())
         if lo < -1e-6 or hi > 1.0 + 1e-6:
             raise ValueError(f"lpips: float {name} must lie in [0, 1], got [{lo:g}, {hi:g}] (clip or rescale it first)")
         out = np.clip(out, 0.0, 1.0)
-    else:
-        raise TypeError(f"lpips: {name} must be uint8, uint16 or float in [0, 1], got dtype {image.dtype}")
-    if out.shape[2] == 1:
-        out = np.repeat(out, 3, axis=2)
     return out
 
 
