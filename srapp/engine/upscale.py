@@ -176,8 +176,7 @@ class Upscaler:
         finish = _quantiser(pixels.dtype, gray) if self.outscale is None else None
         result = self._run_network(colour, progress, finish)
         if self.outscale is not None:
-            result = imresize(result, output_shape=shape)
-            result = _quantiser(pixels.dtype, gray)(result)
+            result = imresize(result, output_shape=shape, finish=_quantiser(pixels.dtype, gray))
         if planes.ndim == 3 and planes.shape[2] == 4:
             alpha = imresize(planes[:, :, 3], output_shape=shape)
             result = np.dstack([result, alpha])
