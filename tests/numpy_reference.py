@@ -49,7 +49,9 @@ def cubic_reference(x: np.ndarray) -> np.ndarray:
     return near + far
 
 
-def contributions_reference(in_length: int, out_length: int, scale: float, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
+def contributions_reference(
+    in_length: int, out_length: int, scale: float, antialias: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """MATLAB's per-output input indices (0-based, mirrored) and weights, computed for all outputs at once."""
     kernel_width = 4.0
     if scale < 1 and antialias:

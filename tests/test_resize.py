@@ -36,7 +36,7 @@ def assert_bit_identical(result: np.ndarray, expected: np.ndarray, context: str 
     if not same.all():
         differ = result != expected
         worst = np.abs(result.astype(np.float64) - expected.astype(np.float64)).max()
-        raise AssertionError(f"{context}: {int(differ.sum())} values differ (worst by {worst}; or only the sign of zero)")
+        raise AssertionError(f"{context}: {int(differ.sum())} values differ (worst by {worst}; else the sign of zero)")
 
 
 CASES = [(np.uint8, layout) for layout in LAYOUTS] + [
@@ -79,7 +79,8 @@ def test_phased_and_gathered_axes_both_match():
     assert _AxisPlan(160, 600, 600 / 160, True).phases == (15, 4)
     assert _AxisPlan(997, 1280, 1280 / 997, True).phases is None
     image = random_image((61, 53, 3), np.uint8, seed=4)
-    for spec in ({"scale": 4}, {"scale": 0.5}, {"output_shape": (61 * 15 // 4, 53 * 15 // 4)}, {"output_shape": (80, 71)}):
+    specs = ({"scale": 4}, {"scale": 0.5}, {"output_shape": (61 * 15 // 4, 53 * 15 // 4)}, {"output_shape": (80, 71)})
+    for spec in specs:
         expected = imresize_reference(image, **spec)
         for rows_per_strip in (1, 5):
             assert_bit_identical(imresize(image, rows_per_strip=rows_per_strip, **spec), expected, str(spec))
@@ -93,6 +94,20 @@ def test_many_strips_on_worker_threads_match():
     wide = random_image((40, 131, 3), np.uint16, seed=6)
     spec = {"output_shape": (161, 520)}  # columns first: each strip recomputes the rows its taps share
     assert_bit_identical(imresize(wide, rows_per_strip=4, **spec), imresize_reference(wide, **spec), "columns first")
+
+
+def test_an_error_in_finish_on_a_worker_strip_reaches_the_caller():
+    image = random_image((150, 131, 3), np.uint8, seed=10)
+    calls = []
+
+    def fails_on_the_third_strip(rows: np.ndarray) -> np.ndarray:
+        calls.append(len(rows))
+        if len(calls) == 3:
+            raise ArithmeticError("third strip")
+        return rows
+
+    with pytest.raises(ArithmeticError, match="third strip"):
+        imresize(image, scale=4, rows_per_strip=50, finish=fails_on_the_third_strip)  # 12 strips of 78600 values
 
 
 def test_zero_results_of_float_images_are_positive_zero_like_the_reference():
@@ -141,7 +156,8 @@ def test_working_memory_is_a_few_strips_not_the_image():
 
 def test_bad_arguments_are_refused():
     image = np.zeros((4, 5), dtype=np.uint8)
-    for kwargs in ({}, {"scale": 2, "output_shape": (8, 10)}, {"output_shape": (0, 3)}, {"scale": 2, "rows_per_strip": 0}):
+    refused = ({}, {"scale": 2, "output_shape": (8, 10)}, {"output_shape": (0, 3)}, {"scale": 2, "rows_per_strip": 0})
+    for kwargs in refused:
         with pytest.raises(ValueError):
             imresize(image, **kwargs)
     with pytest.raises(ValueError):

@@ -352,20 +352,26 @@ def imresize(
             # strip; strips of 4 x taps x scale rows keep that repeated work near a quarter
             rows_per_strip = max(rows_per_strip, math.ceil(4 * rows.taps * scales[0]))
     bounds = [(start, min(start + rows_per_strip, out_height)) for start in range(0, out_height, rows_per_strip)]
-    first = strip(*bounds[0])
+    first = strip(*bounds[0])  # its dtype and shape are the result's
     result = np.empty((out_height,) + first.shape[1:], dtype=first.dtype)
     result[:first.shape[0]] = first
 
     def fill(start: int, stop: int) -> None:
         result[start:stop] = strip(start, stop)
 
-    workers = min(_worker_count(), len(bounds) - 1)
-    if workers <= 1 or rows_per_strip * out_width * channels < _MIN_THREADED_STRIP_VALUES:
-        for start, stop in bounds[1:]:
+    _run_strips(fill, bounds[1:], threaded=rows_per_strip * out_width * channels >= _MIN_THREADED_STRIP_VALUES)
+    return result
+
+
+def _run_strips(fill: Callable[[int, int], None], bounds: list[tuple[int, int]], threaded: bool) -> None:
+    """``fill(start, stop)`` for every strip, on one worker thread per available CPU when ``threaded``."""
+    workers = min(_worker_count(), len(bounds)) if threaded else 1
+    if workers <= 1:
+        for start, stop in bounds:
             fill(start, stop)
-        return result
+        return
     with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(fill, start, stop) for start, stop in bounds[1:]]
+        futures = [pool.submit(fill, start, stop) for start, stop in bounds]
         try:
             for future in futures:
                 future.result()
@@ -373,4 +379,3 @@ def imresize(
             for future in futures:
                 future.cancel()
             raise
-    return result
