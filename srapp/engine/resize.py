@@ -12,9 +12,10 @@ NumPy's whole-axis reduction adds them (in tap order; pairwise, as ``np.sum`` do
 reduced axis is the array's innermost one), so the results are bit for bit those of resizing each
 axis of the whole image with ``(gathered * weights).sum(axis)``.
 
-Where the weights repeat (integer factors, ``1/s``, simple ratios such as 15/4), outputs of one
-phase read evenly spaced inputs, so each tap is a strided slice times a weight vector instead of
-a gather; strips are spread over the available CPU cores (NumPy releases the GIL in its loops).
+Where the tap windows advance evenly (``scale = P / Q`` with output ``o + P`` reading ``Q`` inputs
+further on than output ``o``: integer factors, ``1/s``, ratios such as 15/4), the outputs of one
+phase read evenly spaced inputs, so each tap is a strided slice times a weight vector instead of a
+gather. Strips are spread over the available CPU cores (NumPy releases the GIL in its loops).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class _Workspace:
     def __init__(self) -> None:
         self._buffers: dict[str, np.ndarray] = {}
 
-    def array(self, name: str, shape: tuple[int, ...], dtype: np.dtype = np.float64) -> np.ndarray:
+    def array(self, name: str, shape: tuple[int, ...], dtype: np.dtype | type = np.float64) -> np.ndarray:
         """A C-contiguous array of ``shape``, reusing (and overwriting) the last one named ``name``."""
         size = math.prod(shape)
         buffer = self._buffers.get(name)
