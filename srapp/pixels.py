@@ -90,7 +90,8 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """``HxWxC`` integer or unit-float image -> ``CxHxW`` float32 tensor in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(to_unit_float(image, np.float32).transpose(2, 0, 1)))
+    channels_first = np.ascontiguousarray(image.transpose(2, 0, 1))  # reorder the small integers, not floats
+    return torch.from_numpy(to_unit_float(channels_first, np.float32))
 
 
 def mod_crop(image: np.ndarray, scale: int) -> np.ndarray:

@@ -17,6 +17,7 @@ from ..checkpoints import LoadedModel
 from ..errors import Cancelled, ImageError, UsageError
 from .backends import build_backend
 from .devices import resolve_device
+from ..pixels import CHANNEL_COUNTS, INTEGER_DTYPES, Planes, merge_planes, quantise, split_planes, to_rgb, to_tensor
 from .image_io import read_image
 from .models import BICUBIC, ModelInput, load_network
 from .precision import resolve_precision
@@ -72,9 +73,9 @@ def _as_image(image: ImageInput) -> np.ndarray:
         return read_image(image)
     if not isinstance(image, np.ndarray):
         raise ImageError(None, f"expected an image path or a numpy array, got {type(image).__name__}")
-    if image.dtype not in (np.uint8, np.uint16):
+    if image.dtype not in INTEGER_DTYPES:
         raise ImageError(None, f"expected a uint8 or uint16 image array, got {image.dtype}")
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 2, 3, 4))):
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in CHANNEL_COUNTS)):
         raise ImageError(None, f"expected an HxW or HxWxC (C = 1, 2, 3 or 4) image array, got shape {image.shape}")
     if min(image.shape[:2]) < 1:
         raise ImageError(None, f"empty image array of shape {image.shape}")
@@ -83,14 +84,11 @@ def _as_image(image: ImageInput) -> np.ndarray:
 
 def _quantiser(dtype: np.dtype, gray: bool) -> Callable[[np.ndarray], np.ndarray]:
     """Float RGB rows in [0, 1] -> the output dtype, averaged back to one channel for gray input."""
-    peak = np.iinfo(dtype).max
 
-    def quantise(rows: np.ndarray) -> np.ndarray:
-        if gray:
-            rows = rows.mean(axis=2)
-        return np.round(np.clip(rows, 0.0, 1.0) * peak).astype(dtype)
+    def finish(rows: np.ndarray) -> np.ndarray:
+        return quantise(rows.mean(axis=2) if gray else rows, dtype)
 
-    return quantise
+    return finish
 
 
 class Upscaler:
@@ -168,20 +166,14 @@ class Upscaler:
             if progress is not None:
                 progress(1, 1)
             return result
-        squeezed = pixels.ndim == 3 and pixels.shape[2] == 1
-        planes = pixels[:, :, 0] if squeezed else pixels
-        gray = planes.ndim == 2 or planes.shape[2] == 2  # gray, or gray+alpha
-        luma = planes if planes.ndim == 2 else planes[:, :, 0]
-        colour = np.repeat(luma[:, :, None], 3, axis=2) if gray else planes[:, :, :3]
-        finish = _quantiser(pixels.dtype, gray) if self.outscale is None else None
-        result = self._run_network(colour, progress, finish, cancel)
+        planes = split_planes(pixels)
+        quantiser = _quantiser(pixels.dtype, planes.gray)
+        result = self._run_network(to_rgb(planes.colour), progress, quantiser if self.outscale is None else None,
+                                   cancel)
         if self.outscale is not None:
-            result = imresize(result, output_shape=shape)
-            result = _quantiser(pixels.dtype, gray)(result)
-        if planes.ndim == 3 and planes.shape[2] in (2, 4):
-            alpha = imresize(planes[:, :, -1], output_shape=shape)
-            result = np.dstack([result, alpha])
-        return result[:, :, None] if squeezed else result
+            result = imresize(result, output_shape=shape, finish=quantiser)
+        alpha = None if planes.alpha is None else imresize(planes.alpha, output_shape=shape)
+        return merge_planes(Planes(result, alpha, planes.squeezed))
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.self_ensemble:
@@ -206,9 +198,7 @@ class Upscaler:
         finish: Callable[[np.ndarray], np.ndarray] | None,
         cancel: threading.Event | None = None,
     ) -> np.ndarray:
-        peak = float(np.iinfo(image.dtype).max)
-        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(self.device)
-        x = (x.float() / peak).unsqueeze(0)
+        x = to_tensor(image).to(self.device).unsqueeze(0)
         height, width = image.shape[:2]
         with self.backend_runner.session(), torch.inference_mode():
             for tile in self._tile_sizes(height, width):
