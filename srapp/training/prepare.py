@@ -39,6 +39,7 @@ from .._atomic import atomic_write
 from ..archs.common import SUPPORTED_SCALES
 from ..engine.image_io import READABLE_SUFFIXES, read_image
 from ..engine.resize import imresize
+from ..pixels import to_rgb8
 
 HR_FOLDER = "HR_sub"
 LR_FOLDER = "LR_bicubic"
@@ -82,15 +83,6 @@ def crop_origins(length: int, crop_size: int, step: int, thresh_size: int) -> li
     return origins
 
 
-def _as_rgb8(image: np.ndarray) -> np.ndarray:
-    """Three 8-bit channels, as BasicSR's loader reads them: gray replicated, alpha dropped."""
-    if image.dtype == np.uint16:
-        image = np.round(image / 257.0).astype(np.uint8)
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(image[:, :, :3])
-
-
 def encode(image: np.ndarray, image_format: str) -> bytes:
     """PNG or lossless WebP bytes of an RGB image."""
     params = [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION] if image_format == "png" else [
@@ -109,7 +101,7 @@ def _key(path: Path) -> str:
 def _cut(path: Path, scales: tuple[int, ...], crop_size: int, step: int, thresh_size: int,
          image_format: str) -> list[_SubImage]:
     """All sub-images of one HR image (empty when it is smaller than a crop)."""
-    image = _as_rgb8(read_image(path))
+    image = to_rgb8(read_image(path))
     height, width = image.shape[:2]
     sub_images = []
     tops, lefts = crop_origins(height, crop_size, step, thresh_size), crop_origins(width, crop_size, step, thresh_size)
