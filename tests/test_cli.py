@@ -1,5 +1,5 @@
 """The ``srapp`` command line: upscale (modes, reports, ground truth, options, usage errors),
-benchmark (published bicubic numbers on Set5), models, ``python -m srapp.cli`` and torchrun."""
+benchmark (dataset names, published bicubic numbers on Set5), models, ``python -m srapp.cli`` and torchrun."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from srapp.engine.image_io import read_image
 from srapp.engine.resize import imresize
 from srapp.engine.upscale import upscale
 from srapp.metrics import lpips, psnr, ssim
+from synthetic import write_natural_images
 
-SET5 = Path("/work/shared/datasets/Set5")
 REPORT_FIELDS = ["input", "output", "width", "height", "seconds", "psnr", "ssim", "lpips", "error", "skipped"]
 
 
@@ -488,14 +488,13 @@ def test_tiled_and_whole_image_results_agree(tmp_path, tiny_x2, capsys):
 # 11. benchmark: the published bicubic numbers on Set5
 
 PUBLISHED_BICUBIC_SET5 = {2: 33.66, 3: 30.39, 4: 28.42}
-needs_set5 = pytest.mark.skipif(not SET5.is_dir(), reason=f"{SET5} is not available")
 
 
-@needs_set5
+@pytest.mark.needs_data("datasets/Set5")
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_benchmark_bicubic_reproduces_published_set5_psnr(scale, tmp_path, capsys):
     report_path = tmp_path / "r.json"
-    code = main(["benchmark", "--model", "bicubic", "--dataset", str(SET5), "--scale", str(scale),
+    code = main(["benchmark", "--model", "bicubic", "--dataset", "Set5", "--scale", str(scale),
                  "--report", str(report_path), "--no-lpips", "-q"])
     out = capsys.readouterr().out
     assert code == 0
@@ -510,10 +509,10 @@ def test_benchmark_bicubic_reproduces_published_set5_psnr(scale, tmp_path, capsy
     assert "5 of 5" in out and f"x{scale}" in out
 
 
-@needs_set5
+@pytest.mark.needs_data("datasets/Set5")
 def test_benchmark_with_lpips(tmp_path, capsys):
     report_path = tmp_path / "r.json"
-    code = main(["benchmark", "--model", "bicubic", "--dataset", str(SET5), "--scale", "4",
+    code = main(["benchmark", "--model", "bicubic", "--dataset", "Set5", "--scale", "4",
                  "--report", str(report_path), "--device", "cpu", "-q"])
     capsys.readouterr()
     assert code == 0
@@ -521,6 +520,45 @@ def test_benchmark_with_lpips(tmp_path, capsys):
     mean_lpips = report["mean"]["lpips"]
     assert isinstance(mean_lpips, float) and 0.2 < mean_lpips < 0.5
     assert all(isinstance(r["lpips"], float) for r in report["images"])
+
+
+def _data_folder(tmp_path: Path, monkeypatch) -> Path:
+    """A data folder of generated scenes, datasets/Mine (two images) and an empty datasets/Other,
+    named by SRAPP_DATA; the current folder is one where neither name is a folder."""
+    root = tmp_path / "data"
+    write_natural_images(root / "datasets" / "Mine", [(50, 61), (64, 47)])
+    (root / "datasets" / "Other").mkdir()
+    monkeypatch.setenv("SRAPP_DATA", str(root))
+    monkeypatch.chdir(tmp_path)
+    return root
+
+
+def test_benchmark_takes_a_dataset_name_from_srapp_data(tmp_path, monkeypatch, capsys):
+    root = _data_folder(tmp_path, monkeypatch)
+    report_path = tmp_path / "r.json"
+    code = main(["benchmark", "--model", "bicubic", "--dataset", "Mine", "--scale", "3",
+                 "--report", str(report_path), "--no-lpips", "-q"])
+    capsys.readouterr()
+    assert code == 0
+    records = _load_report(report_path)["images"]
+    assert sorted(Path(r["input"]) for r in records) == sorted((root / "datasets" / "Mine").iterdir())
+    for record in records:  # the protocol, step by step
+        hr = read_image(record["input"])
+        hr = hr[: hr.shape[0] - hr.shape[0] % 3, : hr.shape[1] - hr.shape[1] % 3]
+        sr = imresize(imresize(hr, 1 / 3), 3)
+        assert record["psnr"] == pytest.approx(psnr(sr, hr, crop_border=3, y_channel=True), abs=1e-9)
+        assert record["ssim"] == pytest.approx(ssim(sr, hr, crop_border=3, y_channel=True), abs=1e-9)
+
+
+def test_benchmark_unknown_dataset_name_lists_the_datasets_found(tmp_path, monkeypatch, capsys):
+    _data_folder(tmp_path, monkeypatch)
+    code = main(["benchmark", "--model", "bicubic", "--dataset", "Set6", "--scale", "2", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("srapp: error: Set6: ") and "Mine, Other" in err and "SRAPP_DATA" in err, err
+    # a folder without images is a usage error too
+    assert main(["benchmark", "--model", "bicubic", "--dataset", "Other", "--scale", "2", "-q"]) == 2
+    assert "Other: no images" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------------------------

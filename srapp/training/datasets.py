@@ -3,7 +3,7 @@
 BasicSR's ``PairedImageDataset`` wants an LR folder next to the HR one. The benchmark protocol
 (mod-crop the HR image to a multiple of the scale, then MATLAB ``imresize(hr, 1/s, 'bicubic')``)
 is deterministic, so instead of preparing and keeping LR copies of Set5 / Set14 / BSD100 for every
-scale, this dataset reads the HR folder (``../shared/datasets/Set5`` as it is) and derives the LR
+scale, this dataset reads the HR folder (``${SRAPP_DATA}/datasets/Set5`` as it is) and derives the LR
 image with srapp's MATLAB-compatible :func:`srapp.engine.resize.imresize`. Results are cached: a
 validation dataloader runs in the training process (BasicSR uses no workers for it), so every
 image is resized once per run, not once per validation.
@@ -12,7 +12,7 @@ Option keys (``datasets: val: ...``)::
 
     type: SrappBicubicPairedDataset
     name: Set5
-    dataroot_gt: ../shared/datasets/Set5
+    dataroot_gt: ${SRAPP_DATA}/datasets/Set5
     io_backend: {type: disk}      # optional; folders on disk only
 
 Only the ``val`` and ``test`` phases are supported: training pairs come from ``srapp prepare-data``.

@@ -13,7 +13,10 @@ BasicSR will and reports every problem at once, each line naming the file and th
 * missing dataset folders / LMDB databases / meta-info files and pretrained network files.
 
 Relative paths in a YAML are relative to a *root* folder (the repository root by default, where
-``experiments/`` is written too); :func:`resolve_paths` makes them absolute.
+``experiments/`` is written too); ``${SRAPP_DATA}`` in a path stands for the data folder of
+:func:`srapp.data.data_root` (``$SRAPP_DATA``, else ``../shared`` beside the repository), so
+``dataroot_gt: ${SRAPP_DATA}/datasets/Set5`` works wherever the data is kept.
+:func:`resolve_paths` makes them absolute.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from .. import _compat  # noqa: F401  (before basicsr)
+from ..data import DATA_ENV, HOW_TO_POINT, data_root
 from ..engine.precision import PRECISIONS
 
 SRAPP_MODEL_KEYS = {"precision", "channels_last", "compile"}  # read by SrappSRModel only
@@ -58,6 +62,7 @@ NUMERIC_KEYS = {
 SCHEDULERS = {"MultiStepLR": "MultiStepRestartLR", "MultiStepRestartLR": "MultiStepRestartLR",
               "CosineAnnealingRestartLR": "CosineAnnealingRestartLR"}
 OPTIMIZERS = ("Adam",)  # BaseModel.get_optimizer of BasicSR 1.4.2 knows no other
+DATA_PLACEHOLDER = "${" + DATA_ENV + "}"
 
 
 class OptionsError(ValueError):
@@ -79,23 +84,34 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return opt
 
 
-def _absolute(value: str, root: Path) -> str:
+def _absolute(value: str, root: Path, key: str, source: Path | None) -> str:
+    if DATA_PLACEHOLDER in value:
+        data = data_root()
+        if data is None:
+            where = f"{source}: " if source is not None else ""
+            raise OptionsError(f"{where}{key}: {value} needs the data folder, and none was found: {HOW_TO_POINT}")
+        value = value.replace(DATA_PLACEHOLDER, str(data))
     path = Path(os.path.expanduser(value))
     return str(path if path.is_absolute() else root / path)
 
 
-def resolve_paths(opt: dict[str, Any], root: str | os.PathLike) -> dict[str, Any]:
-    """Make the dataset roots, meta-info files, pretrained networks and resume state absolute
-    (relative ones are taken relative to ``root``). Changes ``opt`` in place and returns it."""
+def resolve_paths(
+    opt: dict[str, Any], root: str | os.PathLike, source: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """Make the dataset roots, meta-info files, pretrained networks and resume state absolute:
+    ``${SRAPP_DATA}`` becomes the data folder, relative paths are taken relative to ``root``.
+    Changes ``opt`` in place and returns it. Raises :class:`OptionsError` (naming ``source``, the
+    option file) when a path uses ``${SRAPP_DATA}`` and there is no data folder."""
     root = Path(root)
-    for dataset in (opt.get("datasets") or {}).values():
+    source = None if source is None else Path(source)
+    for phase, dataset in (opt.get("datasets") or {}).items():
         if isinstance(dataset, dict):
             for key in ("dataroot_gt", "dataroot_lq", "meta_info_file"):
                 if isinstance(dataset.get(key), str):
-                    dataset[key] = _absolute(dataset[key], root)
+                    dataset[key] = _absolute(dataset[key], root, f"datasets.{phase}.{key}", source)
     for key, value in (opt.get("path") or {}).items():
         if isinstance(value, str) and (key.startswith("pretrain_network_") or key == "resume_state"):
-            opt["path"][key] = _absolute(value, root)
+            opt["path"][key] = _absolute(value, root, f"path.{key}", source)
     return opt
 
 
@@ -295,7 +311,7 @@ def validate_options(
 
     register_with_basicsr()
     path = Path(path)
-    opt = resolve_paths(load_yaml(path), root)
+    opt = resolve_paths(load_yaml(path), root, source=path)
     checker = _Checker(path)
     required = ["name", "model_type", "scale", "num_gpu", "datasets", "network_g", "path"]
     required += ["train", "logger"] if is_train else ["val"]

@@ -8,7 +8,8 @@ BasicSR pipeline inside :func:`basicsr_session`, the one place where srapp chang
 behaviour, for the duration of the call only:
 
 * ``sys.argv`` is the command line BasicSR's ``parse_options`` expects;
-* ``parse_options`` is wrapped so relative paths in the YAML are taken relative to the root;
+* ``parse_options`` is wrapped so relative paths in the YAML are taken relative to the root
+  and ``${SRAPP_DATA}`` stands for the data folder (:func:`srapp.training.options.resolve_paths`);
 * ``basicsr.train.load_resume_state`` is replaced by srapp's, which works without CUDA;
 * BasicSR's logger is set up afresh, so every run writes its own log file (BasicSR configures it
   once per process: a second run in the same process would log into the first run's file, and
