@@ -17,27 +17,27 @@ from srapp.archs.san import NonLocalBlock, RegionNonLocal
 from srapp.attention import SecondOrderChannelAttention
 from srapp.attention.soca import OFFICIAL_WINDOW
 from srapp.checkpoints import read_checkpoint, shipped_models
+from srapp.data import data_path
 
 OFFICIAL_TOLERANCE = 1e-4  # outputs in [0, 1], float32 on both sides
 
 
-def reference_dir() -> Path:
-    """``shared/reference`` next to the repository: outputs of the authors' own code."""
-    return Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+OFFICIAL_SAN = "reference/official_san"
+needs_official_san = pytest.mark.needs_data(OFFICIAL_SAN)
 
 
 def _official_files() -> list:
-    folder = reference_dir() / "official_san"
-    files = sorted(folder.glob("*.pt")) if folder.is_dir() else []
-    if not files:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"no official SAN reference files in {folder}"))]
-    return [pytest.param(path, id=path.stem) for path in files]
+    """The official fixtures, or one placeholder that the ``needs_data`` mark skips when they are absent."""
+    folder = data_path(OFFICIAL_SAN)
+    files = sorted(folder.glob("*.pt")) if folder is not None else []
+    return [pytest.param(path, id=path.stem) for path in files] or [pytest.param(None, id="absent")]
 
 
 def _read_reference(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+@needs_official_san
 @pytest.mark.parametrize("path", _official_files())
 def test_official_state_dict_loads_and_matches_the_official_outputs(path):
     reference = _read_reference(path)
@@ -59,6 +59,7 @@ def test_official_state_dict_loads_and_matches_the_official_outputs(path):
             assert difference < OFFICIAL_TOLERANCE, f"{path.name} input {tuple(x.shape)}: off by {difference:.2e}"
 
 
+@needs_official_san
 @pytest.mark.parametrize("path", _official_files())
 def test_official_network_keeps_its_options_in_an_srapp_checkpoint(path, tmp_path):
     reference = _read_reference(path)
@@ -70,6 +71,7 @@ def test_official_network_keeps_its_options_in_an_srapp_checkpoint(path, tmp_pat
         assert torch.equal(again(x), model(x))
 
 
+@needs_official_san
 @pytest.mark.parametrize("path", _official_files())
 def test_official_outputs_need_the_max_pooled_non_local(path):
     """The reference discriminates: the same weights in a full-resolution non-local block miss it."""
@@ -85,6 +87,7 @@ def test_official_outputs_need_the_max_pooled_non_local(path):
         assert (full.eval()(x) - expected).abs().max().item() > 100 * OFFICIAL_TOLERANCE
 
 
+@needs_official_san
 @pytest.mark.parametrize("path", _official_files())
 def test_official_layout_without_the_pooled_keys_is_refused(path):
     state = dict(_read_reference(path)["state_dict"])
