@@ -15,7 +15,7 @@ from srapp.data import calibration_dir
 
 # Not `from srapp.metrics import lpips`: srapp.metrics may re-export the function under that name.
 lpips_mod = importlib.import_module("srapp.metrics.lpips")
-convert_mod = importlib.import_module("srapp.metrics.convert_lpips_weights")
+convert_mod = importlib.import_module("srapp.tools.convert_lpips_weights")
 lpips = lpips_mod.lpips
 
 # Official LPIPS (AlexNet, v0.1, RGB in [-1, 1]) of ref/<name>.png vs dist/<name>.png.

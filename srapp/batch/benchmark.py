@@ -13,18 +13,14 @@ import time
 from tqdm import tqdm
 
 from ..data import dataset_path
+from ..engine.image_files import list_images
 from ..engine.image_io import READABLE_SUFFIXES, read_image
 from ..errors import ImageError, UsageError
 from ..engine.resize import imresize
 from ..engine.upscale import Upscaler
 from ..metrics import score
-from .inputs import folder_images
+from ..pixels import mod_crop
 from .report import ImageRecord, Report
-
-
-def mod_crop(image, scale: int):
-    height, width = image.shape[:2]
-    return image[: height - height % scale, : width - width % scale]
 
 
 def benchmark(
@@ -43,7 +39,7 @@ def benchmark(
         raise UsageError(f"{dataset}: not a folder")
     scale = upscaler.scale
     report = Report(str(upscaler.name), scale)
-    images = folder_images(dataset)
+    images = list_images(dataset)
     if not images:
         raise UsageError(f"{dataset}: no images (readable: {', '.join(READABLE_SUFFIXES)})")
     for path in tqdm(images, desc=dataset.name, unit="img", disable=not show_progress, dynamic_ncols=True):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..engine.image_files import list_images
 from ..engine.image_io import READABLE_SUFFIXES
 from ..errors import ImageError, UsageError
 
@@ -30,42 +30,6 @@ class Job:
 def output_name(source: Path, ext: str, suffix: str | None = None) -> str:
     """``photo.jpg`` -> ``photo.png``, or ``photo_S.png`` with suffix ``S``."""
     return f"{source.stem}_{suffix}.{ext}" if suffix else f"{source.stem}.{ext}"
-
-
-def _is_image_entry(path: Path) -> bool:
-    """An image file by its suffix, or a broken link named like one (reported, not skipped)."""
-    return path.suffix.lower() in READABLE_SUFFIXES and (path.is_file() or (path.is_symlink() and not path.exists()))
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        status = path.stat()
-    except OSError:
-        return None
-    return status.st_dev, status.st_ino
-
-
-def _walk(folder: Path, skip: Path | None) -> Iterator[Path]:
-    """Every file under ``folder``, following links to folders but entering each folder once
-    (a link loop ends there) and never ``skip``."""
-    entered = {_identity(folder)}
-    skipped = _identity(skip) if skip is not None else None
-    for root, folders, files in os.walk(folder, followlinks=True):
-        kept = []
-        for name in sorted(folders):
-            identity = _identity(Path(root) / name)
-            if identity is None or identity in entered or identity == skipped:
-                continue
-            entered.add(identity)
-            kept.append(name)
-        folders[:] = kept
-        yield from (Path(root) / name for name in files)
-
-
-def folder_images(folder: Path, recursive: bool = False, skip: Path | None = None) -> list[Path]:
-    """The images in ``folder`` (and its subfolders with ``recursive``, except ``skip``), sorted."""
-    entries = _walk(folder, skip) if recursive else folder.iterdir()
-    return sorted(path for path in entries if _is_image_entry(path))
 
 
 def _location(path: Path) -> Path:
@@ -107,7 +71,7 @@ def plan_jobs(
     for item in map(Path, inputs):
         if item.is_dir():
             folders.append((item.resolve(), recursive))
-            for source in folder_images(item, recursive, skip=outdir):
+            for source in list_images(item, recursive, skip=outdir):
                 relative = source.relative_to(item)
                 candidates.append((source, outdir / relative.parent / output_name(source, ext, suffix)))
         elif item.exists() or item.is_symlink():

@@ -21,7 +21,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.pack import pack_images
+    from ..tools.pack import pack_images
 
     try:
         report = pack_images(args.folders, args.output)

@@ -23,34 +23,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils import data
 
 from .. import _compat  # noqa: F401  (before basicsr)
-from ..engine.image_io import READABLE_SUFFIXES, read_image
+from ..engine.image_files import list_images
+from ..engine.image_io import read_image
 from ..engine.resize import imresize
+from ..pixels import mod_crop, to_rgb, to_tensor
 
 DATASET_NAME = "SrappBicubicPairedDataset"
-
-
-def mod_crop(image: np.ndarray, scale: int) -> np.ndarray:
-    """The top-left part whose height and width are multiples of ``scale``."""
-    height, width = image.shape[0] - image.shape[0] % scale, image.shape[1] - image.shape[1] % scale
-    return image[:height, :width]
-
-
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    """Three channels, as the networks take: gray replicated, alpha dropped."""
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    return image[:, :, :3]
-
-
-def _to_tensor(image: np.ndarray) -> torch.Tensor:
-    """HWC uint8 / uint16 RGB -> CHW float32 in [0, 1]."""
-    peak = float(np.iinfo(image.dtype).max)
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float() / peak
 
 
 class SrappBicubicPairedDataset(data.Dataset):
@@ -69,7 +51,7 @@ class SrappBicubicPairedDataset(data.Dataset):
             raise ValueError(f"{DATASET_NAME} reads image folders (io_backend type disk), not {backend!r}")
         self.scale = int(opt["scale"])
         folder = Path(opt["dataroot_gt"])
-        self.paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in READABLE_SUFFIXES)
+        self.paths = list_images(folder)
         if not self.paths:
             raise ValueError(f"{DATASET_NAME}: no images in {folder}")
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -79,9 +61,9 @@ class SrappBicubicPairedDataset(data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if index not in self._cache:
-            hr = mod_crop(_as_rgb(read_image(self.paths[index])), self.scale)
+            hr = mod_crop(to_rgb(read_image(self.paths[index])), self.scale)
             lr = imresize(hr, 1.0 / self.scale)
-            self._cache[index] = (_to_tensor(lr), _to_tensor(hr))
+            self._cache[index] = (to_tensor(lr), to_tensor(hr))
         lq, gt = self._cache[index]
         path = str(self.paths[index])
         # BasicSR names validation results after lq_path; both point at the HR file.

@@ -37,6 +37,7 @@ import numpy as np
 
 from .._atomic import atomic_write
 from ..archs.common import SUPPORTED_SCALES
+from ..engine.image_files import list_images
 from ..engine.image_io import READABLE_SUFFIXES, read_image
 from ..engine.resize import imresize
 from ..pixels import to_rgb8
@@ -176,11 +177,10 @@ def _hr_images(hr_dirs: Iterable[Path]) -> list[Path]:
     for folder in hr_dirs:
         if not folder.is_dir():
             raise ValueError(f"{folder}: no such folder")
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and path.suffix.lower() in READABLE_SUFFIXES:
-                if _key(path) in images:
-                    raise ValueError(f"{path} and {images[_key(path)]} would give sub-images of the same name")
-                images[_key(path)] = path
+        for path in list_images(folder):
+            if _key(path) in images:
+                raise ValueError(f"{path} and {images[_key(path)]} would give sub-images of the same name")
+            images[_key(path)] = path
     if not images:
         raise ValueError(f"no images ({', '.join(READABLE_SUFFIXES)}) in {', '.join(map(str, hr_dirs))}")
     return list(images.values())

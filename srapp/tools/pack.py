@@ -10,7 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine.image_io import READABLE_SUFFIXES, read_image, write_image
+from ..engine.image_files import list_images
+from ..engine.image_io import read_image, write_image
 from ..errors import ImageError
 
 
@@ -30,7 +31,7 @@ def pack_images(sources: list[str | os.PathLike], out_dir: str | os.PathLike) ->
     for folder in map(Path, sources):
         if not folder.is_dir():
             raise ValueError(f"{folder}: no such folder")
-        for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in READABLE_SUFFIXES):
+        for path in list_images(folder):
             try:
                 image = read_image(path)
                 if image.dtype != "uint8":

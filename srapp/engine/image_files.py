@@ -1,0 +1,45 @@
+"""Which files of a folder are images: one listing for batches, benchmarks, training data and packing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from .image_io import READABLE_SUFFIXES
+
+
+def _is_image_entry(path: Path) -> bool:
+    """An image file by its suffix, or a broken link named like one (reported, not skipped)."""
+    return path.suffix.lower() in READABLE_SUFFIXES and (path.is_file() or (path.is_symlink() and not path.exists()))
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _walk(folder: Path, skip: Path | None) -> Iterator[Path]:
+    """Every file under ``folder``, following links to folders but entering each folder once
+    (a link loop ends there) and never ``skip``."""
+    entered = {_identity(folder)}
+    skipped = _identity(skip) if skip is not None else None
+    for root, folders, files in os.walk(folder, followlinks=True):
+        kept = []
+        for name in sorted(folders):
+            identity = _identity(Path(root) / name)
+            if identity is None or identity in entered or identity == skipped:
+                continue
+            entered.add(identity)
+            kept.append(name)
+        folders[:] = kept
+        yield from (Path(root) / name for name in files)
+
+
+def list_images(folder: Path, recursive: bool = False, skip: Path | None = None) -> list[Path]:
+    """The images in ``folder`` (and its subfolders with ``recursive``, except ``skip``), sorted."""
+    entries = _walk(folder, skip) if recursive else folder.iterdir()
+    return sorted(path for path in entries if _is_image_entry(path))
