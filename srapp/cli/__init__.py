@@ -1,16 +1,16 @@
 """``srapp`` command line: thin argument handling over :mod:`srapp.engine` and :mod:`srapp.batch`.
 
-Exit status: 0 when everything succeeded, 1 when any image failed, 2 for usage errors.
+Exit statuses: :mod:`srapp.cli.exit_status` (0 all succeeded, 1 some images failed, 2 could not run).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from . import (
     benchmark_command, models_command, pack_images_command, prepare_data_command, train_command, upscale_command,
 )
+from .exit_status import run_command
 
 COMMANDS = (
     upscale_command, benchmark_command, models_command, pack_images_command, prepare_data_command, train_command,
@@ -27,11 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command(args.run, args)
 
 
 __all__ = ["build_parser", "main"]

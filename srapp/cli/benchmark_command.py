@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..batch import benchmark
-from ..errors import UsageError
-from .options import add_model_options, add_report_option, build_upscaler, report_path_error, usage_error
+from . import exit_status
+from .options import add_model_options, add_report_option, build_upscaler, check_report_option, write_report
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -24,18 +24,10 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if (status := report_path_error(args)) is not None:
-        return status
-    upscaler = build_upscaler(args)
-    if upscaler is None:
-        return 2
-    try:
-        report = benchmark(upscaler, args.dataset, with_lpips=args.lpips, show_progress=not args.quiet)
-    except UsageError as error:
-        return usage_error(str(error))
+    check_report_option(args)
+    report = benchmark(build_upscaler(args), args.dataset, with_lpips=args.lpips, show_progress=not args.quiet)
     print(f"{report.model} x{report.scale} on {args.dataset}")
     print(report.table())
-    if args.report is not None:
-        report.write(args.report)
-        print(f"report: {args.report}")
-    return 1 if report.failed else 0
+    if args.report is not None and not write_report(report, args.report):
+        return exit_status.SOME_FAILED
+    return exit_status.of_failures(report.failed)

@@ -12,7 +12,6 @@ from ..engine.image_io import check_jpeg_quality
 from ..engine.precision import PRECISIONS
 from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, SETTING_NAMES, UpscaleSettings
 from ..engine.upscale import Upscaler
-from ..errors import SrappError
 
 
 def add_model_options(parser: argparse.ArgumentParser, default_model: str = DEFAULT_MODEL) -> None:
@@ -47,14 +46,10 @@ def add_report_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, metavar="FILE", help="write the report as .json or .csv")
 
 
-def report_path_error(args: argparse.Namespace) -> int | None:
-    """Exit status 2 after a message when ``--report`` names a file that cannot be a report."""
-    try:
-        if args.report is not None:
-            check_report_path(args.report)
-    except ValueError as error:
-        return usage_error(str(error))
-    return None
+def check_report_option(args: argparse.Namespace) -> None:
+    """Refuse a ``--report`` that cannot be written, before any work starts."""
+    if args.report is not None:
+        check_report_path(args.report)
 
 
 def write_report(report: Report, path: Path) -> bool:
@@ -84,20 +79,10 @@ def name_suffix(text: str) -> str:
     return text
 
 
-def build_upscaler(args: argparse.Namespace, **changes) -> Upscaler | None:
-    """The upscaler the options describe (what runs is said once on stderr), or None after printing
-    why they cannot work."""
-    try:
-        upscaler = Upscaler(args.model, settings_from_args(args, **changes))
-    except (SrappError, OSError) as error:
-        print(f"srapp: error: {error}", file=sys.stderr)
-        return None
+def build_upscaler(args: argparse.Namespace, **changes) -> Upscaler:
+    """The upscaler the options describe; what runs is said once on stderr."""
+    upscaler = Upscaler(args.model, settings_from_args(args, **changes))
     if not getattr(args, "quiet", False):
         print(f"srapp: {upscaler.name} x{upscaler.scale} on {upscaler.device}: {upscaler.backend} backend, "
               f"{upscaler.precision}", file=sys.stderr)
     return upscaler
-
-
-def usage_error(message: str) -> int:
-    print(f"srapp: error: {message}", file=sys.stderr)
-    return 2

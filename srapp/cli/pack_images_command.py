@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .options import usage_error
+from . import exit_status
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -23,13 +23,10 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..tools.pack import pack_images
 
-    try:
-        report = pack_images(args.folders, args.output)
-    except ValueError as error:
-        return usage_error(str(error))
+    report = pack_images(args.folders, args.output)
     for path, reason in report.failed:
         print(f"srapp: skipped {path}: {reason}", file=sys.stderr)
     ratio = report.bytes_out / report.bytes_in if report.bytes_in else 0.0
     print(f"{len(report.written)} images, {report.bytes_in / 2**20:.1f} MiB -> {report.bytes_out / 2**20:.1f} MiB "
           f"({ratio:.0%}) in {args.output}")
-    return 1 if report.failed else 0
+    return exit_status.of_failures(len(report.failed))

@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from .options import usage_error
+from ..errors import UsageError
+from . import exit_status
 
 
 IMAGE_FORMATS = ("png", "webp")  # srapp.training.prepare.IMAGE_FORMATS; not imported here: it loads BasicSR
@@ -46,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
             thresh_size=args.thresh_size, image_format=args.image_format, lmdb=args.lmdb, workers=args.workers,
             prefix=args.prefix,
         )
-    except (ValueError, ImportError) as error:
-        return usage_error(str(error))
+    except ImportError as error:  # the LMDB writer needs the lmdb package
+        raise UsageError(str(error)) from error
     for path, reason in report.failed:
         print(f"srapp: skipped {path}: {reason}", file=sys.stderr)
     for path in report.too_small:
@@ -55,4 +56,4 @@ def run(args: argparse.Namespace) -> int:
     scales = ", ".join(f"x{scale}" for scale in sorted(set(args.scales)))
     print(f"{report.images} images -> {report.sub_images} sub-images at {scales} in {args.output}; "
           f"{len(report.too_small)} too small, {len(report.failed)} unreadable")
-    return 0 if report.ok else 1
+    return exit_status.SUCCESS if report.ok else exit_status.SOME_FAILED

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .options import usage_error
+from ..errors import UsageError
+from . import exit_status
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -33,14 +34,11 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training import OptionsError, train
+    from ..training import train
 
     if args.root is not None and not args.root.is_dir():
-        return usage_error(f"{args.root}: no such root folder")
-    try:
-        experiment = train(args.opt, auto_resume=args.auto_resume, launcher=args.launcher, debug=args.debug,
-                           root=args.root)
-    except OptionsError as error:
-        return usage_error(str(error))
+        raise UsageError(f"{args.root}: no such root folder")
+    experiment = train(args.opt, auto_resume=args.auto_resume, launcher=args.launcher, debug=args.debug,
+                       root=args.root)  # an unusable option file raises OptionsError, a UsageError
     print(f"srapp: training finished; models and states in {experiment}", file=sys.stderr)
-    return 0
+    return exit_status.SUCCESS

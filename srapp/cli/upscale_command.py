@@ -9,10 +9,10 @@ from .._atomic import remove_stale_temporaries
 from ..batch import DEFAULT_MAX_PIXELS, BatchRunner, check_output_folder, plan_jobs, shard
 from ..batch.distributed import current_rank, gather_reports, rank_device
 from ..engine.image_io import DEFAULT_JPEG_QUALITY
-from ..errors import ImageError, UsageError
+from ..errors import UsageError
+from . import exit_status
 from .options import (
-    add_model_options, add_report_option, build_upscaler, jpeg_quality, name_suffix, report_path_error, usage_error,
-    write_report,
+    add_model_options, add_report_option, build_upscaler, check_report_option, jpeg_quality, name_suffix, write_report,
 )
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
@@ -45,20 +45,14 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if (status := report_path_error(args)) is not None:
-        return status
+    check_report_option(args)
     if args.gt is not None and not args.gt.is_dir():
-        return usage_error(f"{args.gt}: no such ground-truth folder")
+        raise UsageError(f"{args.gt}: no such ground-truth folder")
     rank = current_rank()
     upscaler = build_upscaler(args, device=rank_device(args.device, rank))
-    if upscaler is None:
-        return 2
-    try:
-        jobs = plan_jobs(args.inputs, args.output, args.ext, args.recursive, args.suffix)
-        jobs = shard(jobs, rank.rank, rank.world_size)
-        check_output_folder(args.output)
-    except (UsageError, ImageError) as error:
-        return usage_error(str(error))
+    jobs = shard(plan_jobs(args.inputs, args.output, args.ext, args.recursive, args.suffix), rank.rank,
+                 rank.world_size)
+    check_output_folder(args.output)
     if args.report is not None and rank.is_main:
         remove_stale_temporaries(args.report.parent, [args.report.name])
     runner = BatchRunner(
@@ -70,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if merged is None:
         # Rank 0 reports every rank's failures and sets the exit status; a failing exit here would
         # make torchrun stop rank 0 before it has written the merged report.
-        return 0
+        return exit_status.SUCCESS
     print(merged.table())
     if args.report is not None and not write_report(merged, args.report):
-        return 1
-    return 1 if merged.failed else 0
+        return exit_status.SOME_FAILED
+    return exit_status.of_failures(merged.failed)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..engine.image_files import list_images
 from ..engine.image_io import read_image, write_image
-from ..errors import ImageError
+from ..errors import ImageError, UsageError
 
 
 @dataclass
@@ -30,7 +30,7 @@ def pack_images(sources: list[str | os.PathLike], out_dir: str | os.PathLike) ->
     out_dir = Path(out_dir)
     for folder in map(Path, sources):
         if not folder.is_dir():
-            raise ValueError(f"{folder}: no such folder")
+            raise UsageError(f"{folder}: no such folder")
         for path in list_images(folder):
             try:
                 image = read_image(path)

@@ -35,6 +35,7 @@ import yaml
 from .. import _compat  # noqa: F401  (before basicsr)
 from ..data import DATA_ENV, HOW_TO_POINT, data_root
 from ..engine.precision import PRECISIONS
+from ..errors import UsageError
 
 SRAPP_MODEL_KEYS = {"precision", "channels_last", "compile"}  # read by SrappSRModel only
 TOP_LEVEL_KEYS = {
@@ -65,7 +66,7 @@ OPTIMIZERS = ("Adam",)  # BaseModel.get_optimizer of BasicSR 1.4.2 knows no othe
 DATA_PLACEHOLDER = "${" + DATA_ENV + "}"
 
 
-class OptionsError(ValueError):
+class OptionsError(UsageError):
     """An option file that cannot work; every line names the file and the key."""
 
 

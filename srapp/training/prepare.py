@@ -40,6 +40,7 @@ from ..archs.common import SUPPORTED_SCALES
 from ..engine.image_files import list_images
 from ..engine.image_io import READABLE_SUFFIXES, read_image
 from ..engine.resize import imresize
+from ..errors import UsageError
 from ..pixels import to_rgb8
 
 HR_FOLDER = "HR_sub"
@@ -176,25 +177,25 @@ def _hr_images(hr_dirs: Iterable[Path]) -> list[Path]:
     images: dict[str, Path] = {}
     for folder in hr_dirs:
         if not folder.is_dir():
-            raise ValueError(f"{folder}: no such folder")
+            raise UsageError(f"{folder}: no such folder")
         for path in list_images(folder):
             if _key(path) in images:
-                raise ValueError(f"{path} and {images[_key(path)]} would give sub-images of the same name")
+                raise UsageError(f"{path} and {images[_key(path)]} would give sub-images of the same name")
             images[_key(path)] = path
     if not images:
-        raise ValueError(f"no images ({', '.join(READABLE_SUFFIXES)}) in {', '.join(map(str, hr_dirs))}")
+        raise UsageError(f"no images ({', '.join(READABLE_SUFFIXES)}) in {', '.join(map(str, hr_dirs))}")
     return list(images.values())
 
 
 def _check_arguments(scales: tuple[int, ...], crop_size: int, step: int, thresh_size: int, image_format: str) -> None:
     if not scales or any(scale not in SUPPORTED_SCALES for scale in scales):
-        raise ValueError(f"scales must be among {SUPPORTED_SCALES}, got {list(scales)}")
+        raise UsageError(f"scales must be among {SUPPORTED_SCALES}, got {list(scales)}")
     if crop_size <= 0 or any(crop_size % scale for scale in scales):
-        raise ValueError(f"crop size {crop_size} must be a positive multiple of every scale {list(scales)}")
+        raise UsageError(f"crop size {crop_size} must be a positive multiple of every scale {list(scales)}")
     if step <= 0 or thresh_size < 0:
-        raise ValueError(f"step must be positive and thresh_size not negative, got {step} and {thresh_size}")
+        raise UsageError(f"step must be positive and thresh_size not negative, got {step} and {thresh_size}")
     if image_format not in IMAGE_FORMATS:
-        raise ValueError(f"image format must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}")
+        raise UsageError(f"image format must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}")
 
 
 def _outputs(out_dir: Path, scales: tuple[int, ...], lmdb: bool, prefix: str) -> dict[int, Path]:
@@ -204,7 +205,7 @@ def _outputs(out_dir: Path, scales: tuple[int, ...], lmdb: bool, prefix: str) ->
     outputs.update({scale: out_dir / f"{prefix}{LR_FOLDER}" / f"{lr_folder_name(scale)}{suffix}" for scale in scales})
     for path in outputs.values():
         if path.exists() and any(path.iterdir()):
-            raise ValueError(f"{path} already holds data; remove it or choose another output folder")
+            raise UsageError(f"{path} already holds data; remove it or choose another output folder")
     return outputs
 
 
