@@ -211,9 +211,7 @@ def unfuse_attention(converted: Any) -> None:
 
 def official_state_dict(model: LoadedModel) -> dict[str, torch.Tensor]:
     """The network's weights in its architecture's official release layout."""
-    layout = OFFICIAL_LAYOUTS.get(model.arch)
-    if layout is None:
-        raise CheckpointError(model.source, f"{model.arch} has no official layout")
+    layout = OFFICIAL_LAYOUTS[model.arch]
     state = {key: value.detach().cpu().float().contiguous() for key, value in model.network.state_dict().items()}
     try:
         return layout.from_srapp(state, model.config)

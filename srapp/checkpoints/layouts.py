@@ -239,10 +239,6 @@ class Layout:
         """The state under srapp's names, and the keys no rule renames (and not ignored)."""
         return rename(state, self.renames, self.ignored)
 
-    @property
-    def writable(self) -> bool:
-        return self.writer is not None
-
     def from_srapp(self, state: State, config: Config) -> dict[str, torch.Tensor]:
         """An srapp state dict (of a network built with ``config``) under this layout's names, with
         the tensors this layout's code expects beyond srapp's. Raises :class:`CheckpointError`

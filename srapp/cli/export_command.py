@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from ..checkpoints.exports import EXPORT_FORMATS, FORMAT_SUFFIXES, ONNX_OPSET, STORAGES, export_model
-from ..errors import SrappError
-from .options import usage_error
+from ..errors import UsageError
+from . import exit_status
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -35,10 +35,10 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         export = export_model(args.model, args.output, args.format, storage=args.storage, opset=args.opset)
-    except (SrappError, OSError) as error:
-        return usage_error(str(error))
+    except OSError as error:  # reading the model raises CheckpointError: this is the output
+        raise UsageError(f"{args.output}: cannot be written ({error.strerror or error})") from error
     for path in export.paths:
         print(f"{path}: {export.format}, {path.stat().st_size / 2**20:.2f} MiB")
     for note in export.notes:
         print(f"srapp: note: {note}", file=sys.stderr)
-    return 0
+    return exit_status.SUCCESS
