@@ -1,13 +1,16 @@
 """``load_model``: a ready network, and what is known about it, from a shipped name, a file or a
 state dict in memory, whichever layout it uses.
 
-Files are read with ``torch.load(weights_only=True)``. The checkpoint is checked whole before
-anything is loaded: a partial match fails naming the missing and unexpected keys and the shape
-mismatches.
+PyTorch files are read with ``torch.load(weights_only=True)``; safetensors files (by suffix or by
+their header) with ``safetensors``: one whose metadata says ``format: srapp`` carries its
+architecture and configuration (:func:`srapp_safetensors`), any other goes through layout
+detection like a state dict. The checkpoint is checked whole before anything is loaded: a partial
+match fails naming the missing and unexpected keys and the shape mismatches.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -15,15 +18,21 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+from safetensors import safe_open
 from torch import nn
 
 from ..archs import ARCHITECTURES
 from ..errors import CheckpointError
 from .layouts import LAYOUTS, detect_layout
-from .srapp_format import architecture_of, is_srapp_checkpoint, srapp_params
+from .srapp_format import CHECKPOINT_FORMAT, architecture_of, is_srapp_checkpoint, srapp_params
 from .weights import model_file
 
 ModelSource = str | os.PathLike | Mapping[str, Any]
+
+SAFETENSORS_SUFFIX = ".safetensors"
+# An srapp safetensors file: metadata {"format": "srapp", "arch": ..., "config": JSON}; each weight
+# under its srapp name, an int8 one with its per-channel scales under INT8_SCALES_PREFIX + name.
+INT8_SCALES_PREFIX = "int8_scales."
 
 
 @dataclass(frozen=True)
@@ -127,11 +136,51 @@ def model_from_state(checkpoint: Mapping[str, Any], origin: str | None = None) -
     return LoadedModel(network, layout.arch, int(network.scale), dict(network.config), layout.name, origin)
 
 
+def is_safetensors_file(path: Path) -> bool:
+    """By the suffix, or by the header: an 8-byte little-endian length, then the JSON header."""
+    if path.suffix.lower() == SAFETENSORS_SUFFIX:
+        return True
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < path.stat().st_size
+
+
+def srapp_safetensors(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str],
+                      origin: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The srapp checkpoint (as :func:`save_checkpoint` writes it) an srapp safetensors file holds."""
+    try:
+        arch, config = metadata["arch"], json.loads(metadata["config"])
+    except (KeyError, json.JSONDecodeError) as error:
+        raise CheckpointError(origin, f"srapp safetensors metadata without a readable arch and config ({error})") from error
+    if not isinstance(config, dict):
+        raise CheckpointError(origin, f"srapp safetensors config is a {type(config).__name__}, not an object")
+    scales = {key[len(INT8_SCALES_PREFIX):]: value for key, value in tensors.items() if key.startswith(INT8_SCALES_PREFIX)}
+    params = {key: value for key, value in tensors.items() if not key.startswith(INT8_SCALES_PREFIX)}
+    quantized = {key: params.pop(key) for key in scales if key in params}
+    return {"format": CHECKPOINT_FORMAT, "arch": arch, "config": config, "params": params,
+            "int8_params": quantized, "int8_scales": scales}
+
+
+def read_safetensors(path: Path) -> Mapping[str, Any]:
+    """A safetensors file as an srapp checkpoint (srapp metadata) or as a plain state dict."""
+    try:
+        with safe_open(path, framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except Exception as error:  # noqa: BLE001 (safetensors raises its own and OS errors for foreign files)
+        raise CheckpointError(path, f"not a readable safetensors file ({type(error).__name__}: {error})") from error
+    if metadata.get("format") == CHECKPOINT_FORMAT:
+        return srapp_safetensors(tensors, metadata, path)
+    return tensors
+
+
 def read_checkpoint(path: str | os.PathLike) -> Mapping[str, Any]:
-    """The checkpoint file's contents, read without running pickled code."""
+    """The checkpoint file's contents (PyTorch or safetensors), read without running pickled code."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "no such checkpoint file")
+    if is_safetensors_file(path):
+        return read_safetensors(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 (torch raises many types for corrupt / foreign files)

@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 
 from . import (
-    benchmark_command, models_command, pack_images_command, prepare_data_command, train_command, upscale_command,
+    benchmark_command, export_command, models_command, pack_images_command, prepare_data_command, train_command,
+    upscale_command,
 )
 from .exit_status import run_command
 
 COMMANDS = (
-    upscale_command, benchmark_command, models_command, pack_images_command, prepare_data_command, train_command,
+    upscale_command, benchmark_command, models_command, export_command, pack_images_command, prepare_data_command,
+    train_command,
 )
 
 
