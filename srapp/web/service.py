@@ -342,8 +342,8 @@ class WebService:
                 steps(WRITING)
                 result_png = write_image(folder / f"{Path(path).stem}_{settings.model}.png", result)
                 steps(PREVIEWS, 0, 2)
-                preview = result if shape == result.shape[:2] else imresize(result, output_shape=shape)
-                result_preview = write_image(folder / "preview-result.png", preview)
+                result_preview = result_png if shape == result.shape[:2] else write_image(
+                    folder / "preview-result.png", imresize(result, output_shape=shape))
                 steps(PREVIEWS, 1, 2)
                 # straight from the input, with the same resize: bicubic gets no second resampling
                 bicubic_preview = write_image(folder / "preview-bicubic.png", imresize(image, output_shape=shape))
