@@ -1,7 +1,7 @@
 """Start the srapp web app: ``python app.py [--host H] [--port P]`` (or ``make app``).
 
 Environment variables SRAPP_HOST, SRAPP_PORT, SRAPP_MAX_PIXELS and SRAPP_MAX_UPLOAD set the same
-options; the command line wins.
+options; the command line wins. Ctrl-C and SIGTERM both stop the server and remove its work folder.
 """
 
 from __future__ import annotations

@@ -137,8 +137,8 @@ def test_uploads_over_the_size_limit_are_refused(client, tmp_path):
 def test_batch_returns_a_zip_of_pngs_and_a_csv_report(client, tmp_path):
     good = [write_image(tmp_path / f"img{i}.png", smooth_image(24, 28, seed=i)) for i in range(2)]
     (tmp_path / "broken.jpg").write_bytes(b"nope")
-    archive, report = client.predict([handle_file(str(p)) for p in [*good, tmp_path / "broken.jpg"]],
-                                     "bicubic", 2, api_name="/batch")
+    archive, report, failures, summary = client.predict(
+        [handle_file(str(p)) for p in [*good, tmp_path / "broken.jpg"]], "bicubic", "2", api_name="/batch")
     with zipfile.ZipFile(archive) as bundle:
         assert sorted(bundle.namelist()) == ["img0.png", "img1.png"]
         bundle.extractall(tmp_path / "unzipped")
@@ -148,6 +148,9 @@ def test_batch_returns_a_zip_of_pngs_and_a_csv_report(client, tmp_path):
     rows = list(csv.DictReader(open(report)))
     assert [row["input"] for row in rows] == ["img0.png", "img1.png", "broken.jpg"]
     assert "broken.jpg" in rows[2]["error"] and rows[0]["error"] == ""
+    assert [row[0] for row in failures["data"]] == ["broken.jpg"]  # the page lists it too
+    assert failures["data"][0][1] == rows[2]["error"] and "not a readable image" in failures["data"][0][1]
+    assert str(tmp_path) not in failures["data"][0][1] and "2 of 3 images done, 1 failed" in summary
 
 
 def test_old_results_are_swept(server):
@@ -205,9 +208,12 @@ def test_compare_scores_the_result_and_bicubic_against_the_ground_truth(server, 
     low = imresize(truth, scale=0.5)
     service = server["service"]
     settings = Settings(model="tiny-x2")
-    result_png, bicubic_png, table = service.compare(write_image(tmp_path / "low.png", low), settings,
-                                                     write_image(tmp_path / "truth.png", truth))
-    result, bicubic = read_image(result_png), read_image(bicubic_png)
+    comparison = service.compare(write_image(tmp_path / "low.png", low), settings,
+                                 write_image(tmp_path / "truth.png", truth))
+    table = comparison.table
+    # a small result is its own preview, and bicubic's preview is the full bicubic upscale
+    result, bicubic = read_image(comparison.result_preview), read_image(comparison.bicubic_preview)
+    np.testing.assert_array_equal(read_image(comparison.result_png), result)
     np.testing.assert_array_equal(result, srapp.upscale(low, server["checkpoint"], device="cpu"))
     np.testing.assert_array_equal(bicubic, imresize(low, scale=2))
     assert [row[0] for row in table] == ["tiny-x2", "bicubic"]

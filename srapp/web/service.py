@@ -4,11 +4,22 @@ Everything the page and the HTTP API return comes from here, so the API's PNG is
 ``srapp.upscale`` gives with the same settings. Uploads are only ever read from the paths the
 server itself received; the model must be one of the offered names (never a server path); files
 are written under one private work folder that is swept as it ages and removed at exit.
+
+Memory: each device runs ``Limits.per_device_concurrency`` requests at a time, and a request
+decodes its uploads only once it holds its device's slot, so simultaneous uploads wait instead of
+all being decoded at once. The page's before/after slider gets previews (long side at most
+:data:`PREVIEW_LONG_SIDE`), never a second full-size image; the full-size bicubic upscale is made
+only to score it against a ground truth.
+
+Every operation reports its stages (``progress(stage, done, total)``) and takes a
+``threading.Event``: setting it stops the run before its next tile or stage with
+:class:`srapp.errors.Cancelled`, and whatever the run had written is removed.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import math
 import shutil
 import tempfile
@@ -16,7 +27,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,19 +35,43 @@ import numpy as np
 import torch
 
 from ..batch import BatchRunner, Job
+from ..batch.runner import crop_border_for
 from ..checkpoints import shipped_models
 from ..engine.devices import AUTO, device_names
 from ..engine.image_io import read_image, write_image
 from ..engine.models import BICUBIC
 from ..engine.precision import PRECISIONS
 from ..engine.precision import available_precisions as precision_choices
+from ..engine.resize import imresize
 from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, UpscaleSettings
 from ..engine.upscale import Upscaler
-from ..errors import ImageError, SrappError
+from ..errors import Cancelled, ImageError, SrappError
 from ..metrics import score
 
-Progress = Callable[[int, int], None]
 DEFAULT_BICUBIC_SCALE = 4  # the page's scale for bicubic; networks have their own
+PREVIEW_LONG_SIDE = 2048  # the slider's images: enough for a page, a fraction of a large result
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a request, as progress reports name it; ``unit`` is what ``done`` / ``total``
+    count when the step has more than one part."""
+
+    name: str
+    unit: str | None = None
+
+
+WAITING = Stage("waiting for the device")
+DECODING = Stage("decoding")
+UPSCALING = Stage("upscaling", "tiles")
+UPSCALING_IMAGES = Stage("upscaling", "images")
+WRITING = Stage("writing the PNG")
+PREVIEWS = Stage("making previews", "previews")
+BICUBIC_FULL = Stage("bicubic at full size")
+SCORING = Stage("scoring against the ground truth")
+PACKING = Stage("packing the zip")
+
+StageProgress = Callable[[Stage, int, int], None]
 
 
 class UserError(ValueError):
@@ -47,7 +82,7 @@ class UserError(ValueError):
 class Limits:
     max_pixels: int = 16_000_000  # input pixels per image
     max_batch_files: int = 32
-    per_device_concurrency: int = 1  # simultaneous runs per device; more wait in the queue
+    per_device_concurrency: int = 1  # simultaneous runs per device; more wait for a slot
     work_ttl_seconds: float = 3600.0  # results older than this are deleted
 
 
@@ -64,12 +99,100 @@ def available_precisions() -> list[str]:
     return [p for p in PRECISIONS if p in offered]
 
 
+def preview_shape(height: int, width: int, long_side: int = PREVIEW_LONG_SIDE) -> tuple[int, int]:
+    """``height x width`` shrunk (never enlarged) so that its long side is at most ``long_side``."""
+    factor = min(1.0, long_side / max(height, width))
+    return max(1, min(long_side, round(height * factor))), max(1, min(long_side, round(width * factor)))
+
+
 @dataclass(frozen=True)
 class Settings:
     """One run's choices, as the page and the API take them: the model and its upscale settings."""
 
     model: str
     upscale: UpscaleSettings = DEFAULT_SETTINGS
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What ran, as the :class:`Upscaler` resolved it, and how long the run took."""
+
+    model: str
+    scale: float
+    device: str
+    backend: str
+    precision: str
+    seconds: float
+
+    @classmethod
+    def of(cls, model: str, upscaler: Upscaler, seconds: float) -> RunInfo:
+        return cls(model, upscaler.final_scale, str(upscaler.device), upscaler.backend, upscaler.precision,
+                   round(seconds, 2))
+
+    def describe(self) -> str:
+        return (f"{self.model} x{self.scale:g} on {self.device} ({self.backend} backend, {self.precision}), "
+                f"{self.seconds:.1f} s")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A single-image result: the full-size PNG (exactly ``srapp.upscale``'s), the slider's two
+    previews (the result resized, and the input resized straight to the same size), the metrics
+    table (rows: result and bicubic; columns: method, PSNR, SSIM, LPIPS; empty without a ground
+    truth) and what ran."""
+
+    result_png: Path
+    result_preview: Path
+    bicubic_preview: Path
+    table: list[list]
+    run: RunInfo
+    size: tuple[int, int]  # width, height of the result
+    preview_size: tuple[int, int]
+
+    def describe(self) -> str:
+        (width, height), (preview_width, preview_height) = self.size, self.preview_size
+        return (f"{self.run.describe()}; result {width}x{height} (the download), "
+                f"slider previews {preview_width}x{preview_height}")
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """A batch: the zip of PNG results, the CSV report, the files that failed with their errors
+    (named as the user sent them), how many images there were, and what ran."""
+
+    archive: Path
+    report: Path
+    failures: list[tuple[str, str]]
+    total: int
+    run: RunInfo
+
+    def describe(self) -> str:
+        done = self.total - len(self.failures)
+        failed = f", {len(self.failures)} failed" if self.failures else ""
+        return f"{done} of {self.total} images done{failed}; {self.run.describe()}"
+
+
+class _Steps:
+    """A run's progress reports and cancel checks: each stage begins only if the run is not cancelled."""
+
+    def __init__(self, progress: StageProgress | None, cancel: threading.Event) -> None:
+        self.progress, self.cancel = progress, cancel
+
+    def __call__(self, stage: Stage, done: int = 0, total: int = 1) -> None:
+        self.check()
+        self.report(stage, done, total)
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("cancelled")
+
+    def report(self, stage: Stage, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(stage, done, total)
+
+    def counter(self, stage: Stage) -> Callable[[int, int], None]:
+        """A ``progress(done, total)`` for the engine (the engine checks the cancel event itself)."""
+        return lambda done, total: self.report(stage, done, total)
 
 
 class WebService:
@@ -85,7 +208,9 @@ class WebService:
         self.results_root.mkdir(parents=True, exist_ok=True)
         atexit.register(shutil.rmtree, self.work_root, ignore_errors=True)
         self._device_slots: dict[str, threading.BoundedSemaphore] = {}
-        self._slots_guard = threading.Lock()
+        self._active: set[threading.Event] = set()  # cancel events of the runs in progress
+        self._busy: set[Path] = set()  # result folders being written: never swept
+        self._guard = threading.Lock()
 
     # -- models and settings -------------------------------------------------------------------
     def model_names(self) -> list[str]:
@@ -106,24 +231,68 @@ class WebService:
         except SrappError as error:
             raise UserError(str(error)) from error
 
-    def _device_slot(self, device: torch.device) -> threading.BoundedSemaphore:
-        with self._slots_guard:
-            return self._device_slots.setdefault(
-                str(device), threading.BoundedSemaphore(self.limits.per_device_concurrency)
-            )
+    # -- runs: slots, cancelling, clean-up ---------------------------------------------------------
+    @contextlib.contextmanager
+    def _run(self, device: torch.device, progress: StageProgress | None,
+             cancel: threading.Event | None) -> Iterator[_Steps]:
+        """Hold ``device``'s slot for one run (reporting the wait, which a cancel ends too)."""
+        cancel = cancel if cancel is not None else threading.Event()
+        steps = _Steps(progress, cancel)
+        with self._guard:
+            slot = self._device_slots.setdefault(
+                str(device), threading.BoundedSemaphore(self.limits.per_device_concurrency))
+            self._active.add(cancel)
+        try:
+            if not slot.acquire(blocking=False):
+                steps(WAITING)
+                while not slot.acquire(timeout=0.1):
+                    steps.check()
+            try:
+                yield steps
+            finally:
+                slot.release()
+        finally:
+            with self._guard:
+                self._active.discard(cancel)
 
-    # -- files -------------------------------------------------------------------------------------
-    def _new_folder(self) -> Path:
+    def close(self) -> None:
+        """Cancel every run (each stops before its next tile) and remove the work folder."""
+        with self._guard:
+            for cancel in self._active:
+                cancel.set()
+        shutil.rmtree(self.work_root, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def _folder(self) -> Iterator[Path]:
+        """A new result folder, never swept while in use and removed again if the request fails or
+        is cancelled."""
         self.sweep()
         folder = self.results_root / uuid.uuid4().hex
         folder.mkdir()
-        return folder
+        with self._guard:
+            self._busy.add(folder)
+        try:
+            yield folder
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        finally:
+            with self._guard:
+                self._busy.discard(folder)
 
     def sweep(self) -> None:
-        """Delete result folders older than the time-to-live."""
+        """Delete result folders older than the time-to-live; safe while other requests sweep too."""
         cutoff = time.time() - self.limits.work_ttl_seconds
+        with self._guard:
+            busy = set(self._busy)
         for folder in self.results_root.iterdir():
-            if folder.stat().st_mtime < cutoff:
+            if folder in busy:
+                continue
+            try:
+                expired = folder.stat().st_mtime < cutoff
+            except FileNotFoundError:  # another sweep removed it first
+                continue
+            if expired:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def read_upload(self, path: str | Path | None, what: str = "image") -> np.ndarray:
@@ -136,36 +305,60 @@ class WebService:
             raise UserError(str(error.about(Path(path).name))) from error
 
     # -- operations --------------------------------------------------------------------------------
-    def run(self, upscaler: Upscaler, image: np.ndarray, progress: Progress | None = None) -> np.ndarray:
-        with self._device_slot(upscaler.device):
-            return upscaler(image, progress)
-
-    def upscale_to_png(self, path: str | Path | None, settings: Settings, progress: Progress | None = None) -> Path:
+    def upscale_to_png(
+        self, path: str | Path | None, settings: Settings, progress: StageProgress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Path:
         """The upscaled upload as a lossless PNG (named after the upload)."""
-        image = self.read_upload(path)
-        result = self.run(self.upscaler(settings), image, progress)
-        return write_image(self._new_folder() / f"{Path(path).stem}_{settings.model}.png", result)
+        upscaler = self.upscaler(settings)
+        with self._run(upscaler.device, progress, cancel) as steps:
+            steps(DECODING)
+            image = self.read_upload(path)
+            result = upscaler(image, steps.counter(UPSCALING), steps.cancel)
+            steps(WRITING)
+            with self._folder() as folder:
+                return write_image(folder / f"{Path(path).stem}_{settings.model}.png", result)
 
     def compare(
         self, path: str | Path | None, settings: Settings, gt_path: str | Path | None = None,
-        progress: Progress | None = None,
-    ) -> tuple[Path, Path, list[list]]:
-        """Result PNG, bicubic PNG of the same input at the same scale, and a metrics table when a
-        ground truth is given (rows: result and bicubic; columns: PSNR, SSIM, LPIPS)."""
-        image = self.read_upload(path)
+        progress: StageProgress | None = None, cancel: threading.Event | None = None,
+    ) -> Comparison:
+        """The result PNG, the slider's previews of it and of bicubic, and the metrics when a
+        ground truth is given (see :class:`Comparison`)."""
         upscaler = self.upscaler(settings)
-        result = self.run(upscaler, image, progress)
-        bicubic = Upscaler(BICUBIC, scale=upscaler.scale)(image)
-        folder = self._new_folder()
-        result_png = write_image(folder / f"{Path(path).stem}_{settings.model}.png", result)
-        bicubic_png = write_image(folder / f"{Path(path).stem}_bicubic.png", bicubic)
-        table: list[list] = []
-        if gt_path:
-            truth = self.read_upload(gt_path, "ground truth")
-            for name, candidate in ((settings.model, result), (BICUBIC, bicubic)):
-                s = self.evaluate_arrays(candidate, truth, upscaler.scale)
-                table.append([name, s["psnr"], s["ssim"], s["lpips"]])
-        return result_png, bicubic_png, table
+        with self._run(upscaler.device, progress, cancel) as steps:
+            steps(DECODING)
+            image = self.read_upload(path)
+            truth = self.read_upload(gt_path, "ground truth") if gt_path else None
+            result_height, result_width = upscaler.output_shape(*image.shape[:2])
+            if truth is not None and truth.shape[:2] != (result_height, result_width):
+                raise UserError(f"the ground truth is {truth.shape[1]}x{truth.shape[0]} but the result will be "
+                                f"{result_width}x{result_height}")  # found before the run, not after
+            started = time.perf_counter()
+            result = upscaler(image, steps.counter(UPSCALING), steps.cancel)
+            run = RunInfo.of(settings.model, upscaler, time.perf_counter() - started)
+            shape = preview_shape(*result.shape[:2])
+            with self._folder() as folder:
+                steps(WRITING)
+                result_png = write_image(folder / f"{Path(path).stem}_{settings.model}.png", result)
+                steps(PREVIEWS, 0, 2)
+                result_preview = result_png if shape == result.shape[:2] else write_image(
+                    folder / "preview-result.png", imresize(result, output_shape=shape))
+                steps(PREVIEWS, 1, 2)
+                # straight from the input, with the same resize: bicubic gets no second resampling
+                bicubic_preview = write_image(folder / "preview-bicubic.png", imresize(image, output_shape=shape))
+                steps.report(PREVIEWS, 2, 2)
+                table: list[list] = []
+                if truth is not None:
+                    steps(BICUBIC_FULL)
+                    bicubic = imresize(image, output_shape=result.shape[:2])
+                    steps(SCORING, 0, 2)
+                    for index, (name, candidate) in enumerate(((settings.model, result), (BICUBIC, bicubic))):
+                        s = self.evaluate_arrays(candidate, truth, crop_border_for(upscaler))
+                        table.append([name, s["psnr"], s["ssim"], s["lpips"]])
+                        steps.report(SCORING, index + 1, 2)
+        return Comparison(result_png, result_preview, bicubic_preview, table, run,
+                          (result.shape[1], result.shape[0]), (shape[1], shape[0]))
 
     def evaluate_arrays(self, image: np.ndarray, truth: np.ndarray, crop_border: int) -> dict[str, float | None]:
         try:
@@ -176,41 +369,62 @@ class WebService:
         return {"psnr": round(scores.psnr, 4) if math.isfinite(scores.psnr) else None, "ssim": round(scores.ssim, 4),
                 "lpips": None if scores.lpips is None else round(scores.lpips, 4)}
 
-    def evaluate(self, path: str | Path | None, gt_path: str | Path | None, crop_border: int = 0) -> dict:
+    def evaluate(
+        self, path: str | Path | None, gt_path: str | Path | None, crop_border: int = 0,
+        progress: StageProgress | None = None, cancel: threading.Event | None = None,
+    ) -> dict:
         """PSNR / SSIM (Y channel, ``crop_border`` pixels dropped) and LPIPS of an image against its ground truth."""
         if crop_border < 0:
             raise UserError(f"crop_border must be >= 0, got {crop_border}")
-        return self.evaluate_arrays(self.read_upload(path), self.read_upload(gt_path, "ground truth"), crop_border)
+        with self._run(torch.device("cpu"), progress, cancel) as steps:  # the metrics run on the CPU
+            steps(DECODING)
+            image, truth = self.read_upload(path), self.read_upload(gt_path, "ground truth")
+            steps(SCORING)
+            return self.evaluate_arrays(image, truth, crop_border)
 
-    def batch(self, paths: list[str] | None, settings: Settings, progress: Progress | None = None) -> tuple[Path, Path]:
-        """Upscale several uploads: a zip of the PNG results and a CSV report (failures listed in it)."""
+    def batch(
+        self, paths: list[str] | None, settings: Settings, progress: StageProgress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> BatchOutcome:
+        """Upscale several uploads: a zip of the PNG results, a CSV report, and the failures listed."""
         if not paths:
             raise UserError("no files uploaded")
         if len(paths) > self.limits.max_batch_files:
             raise UserError(f"{len(paths)} files is over the limit of {self.limits.max_batch_files} per batch")
         upscaler = self.upscaler(settings)
-        folder = self._new_folder()
-        results = folder / "results"
-        jobs, used = [], set()
-        for path in map(Path, paths):
-            stem = path.stem
-            while stem in used:  # two uploads with one name must not overwrite each other
-                stem += "_"
-            used.add(stem)
-            jobs.append(Job(path, results / f"{stem}.png", stem))
-        with self._device_slot(upscaler.device):
-            report = BatchRunner(upscaler, max_pixels=self.limits.max_pixels).run(jobs, progress)
-        for job, record in zip(jobs, report.images):  # name the files the user sent, not the upload paths
-            record.input = job.source.name
-            if record.error:
-                record.error = record.error.replace(str(job.source), job.source.name)
-        archive = folder / "results.zip"
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:  # PNGs are compressed already
-            for record in report.images:
-                if record.output:
-                    bundle.write(record.output, Path(record.output).name)
-                    record.output = Path(record.output).name
-        return archive, report.write(folder / "report.csv")
+        with self._run(upscaler.device, progress, cancel) as steps, self._folder() as folder:
+            results = folder / "results"
+            jobs, used = [], set()
+            for path in map(Path, paths):
+                stem = path.stem
+                while stem in used:  # two uploads with one name must not overwrite each other
+                    stem += "_"
+                used.add(stem)
+                jobs.append(Job(path, results / f"{stem}.png", stem))
+            steps(UPSCALING_IMAGES, 0, len(jobs))
+            started = time.perf_counter()
+            report = BatchRunner(upscaler, max_pixels=self.limits.max_pixels).run(
+                jobs, steps.counter(UPSCALING_IMAGES), steps.cancel)
+            run = RunInfo.of(settings.model, upscaler, time.perf_counter() - started)
+            steps(PACKING)
+            failures = []
+            for job, record in zip(jobs, report.images):  # name the files the user sent, not server paths
+                record.input = job.source.name
+                if record.error:
+                    for server_path in (job.source, job.output):
+                        record.error = record.error.replace(str(server_path), server_path.name)
+                    failures.append((record.input, record.error))
+            archive = folder / "results.zip"
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:  # PNGs are compressed already
+                for record in report.images:
+                    if record.output:
+                        bundle.write(record.output, Path(record.output).name)
+                        record.output = Path(record.output).name
+            shutil.rmtree(results, ignore_errors=True)  # the zip holds them
+            return BatchOutcome(archive, report.write(folder / "report.csv"), failures, len(jobs), run)
 
 
-__all__ = ["Limits", "Settings", "UserError", "WebService", "available_devices", "available_precisions"]
+__all__ = [
+    "BatchOutcome", "Comparison", "Limits", "PREVIEW_LONG_SIDE", "RunInfo", "Settings", "Stage", "StageProgress",
+    "UserError", "WebService", "available_devices", "available_precisions", "preview_shape",
+]

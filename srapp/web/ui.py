@@ -1,25 +1,37 @@
 """The Gradio page and its named API endpoints, wired to :class:`WebService`.
 
 Results are handed to Gradio as PNG files written by srapp (``gr.File`` for downloads and the API),
-never as arrays for Gradio to encode (its default is lossy WebP).
+never as arrays for Gradio to encode (its default is lossy WebP). Every request runs on a worker
+thread with a cancel event; Gradio cancelling the request (the page's Cancel button, an API
+client's cancel) sets it, so the work stops before its next tile instead of running on unseen.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import gradio as gr
 
-from .examples import write_examples
 from ..engine.settings import DEFAULT_SETTINGS, UpscaleSettings
-from ..errors import SrappError
-from .service import DEFAULT_BICUBIC_SCALE, Settings, UserError, WebService, available_devices, available_precisions
+from ..errors import Cancelled, SrappError
+from .examples import write_examples
+from .service import (
+    DEFAULT_BICUBIC_SCALE, PREVIEW_LONG_SIDE, Settings, Stage, StageProgress, UserError, WebService,
+    available_devices, available_precisions,
+)
+from .shutdown import clean_up_on_sigterm
 
 TILE_CHOICES = ["auto", "whole image", "128", "256", "512"]
-SCALE_CHOICES = [2, 3, 4, 8]
+SCALE_CHOICES = ["2", "3", "4", "8"]
 DEFAULT_CACHE_SWEEP = (600, 3600)  # every 10 minutes, delete Gradio's cached files older than an hour
+CANCELLED_MESSAGE = "Cancelled: the run stopped before its next step; nothing from it was kept."
+NOTHING_TO_CANCEL = "Nothing is running."
+T = TypeVar("T")
 
 
 def _tile_setting(choice: str | int | float | None) -> int | None:
@@ -59,24 +71,94 @@ def _settings(model, scale, tile, precision, device, self_ensemble) -> Settings:
     return Settings(model=str(model), upscale=upscale)
 
 
-def _gradio_progress(progress: gr.Progress, unit: str) -> Callable[[int, int], None]:
-    def report(done: int, total: int) -> None:
-        progress((done, total), desc=unit, unit=unit)
+def _gradio_progress(progress: gr.Progress) -> StageProgress:
+    def report(stage: Stage, done: int, total: int) -> None:
+        if stage.unit:
+            progress((done, total), desc=stage.name, unit=stage.unit)
+        else:
+            progress(done / max(total, 1), desc=stage.name)
 
     return report
 
 
 def _user_errors(function: Callable) -> Callable:
-    """Show a :class:`UserError` in the page (and to API clients) as a message, not a crash."""
+    """Show a :class:`UserError` or a cancelled run in the page (and to API clients) as a message, not a crash."""
 
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
+    @functools.wraps(function)  # Gradio reads the signature for gr.Progress and gr.Request
+    async def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
-            return function(*args, **kwargs)
+            return await function(*args, **kwargs)
         except UserError as error:
             raise gr.Error(str(error)) from error
+        except Cancelled as error:
+            raise gr.Error(CANCELLED_MESSAGE) from error
 
-    wrapped.__name__, wrapped.__doc__ = function.__name__, function.__doc__
     return wrapped
+
+
+def _decoded_by_srapp(image: gr.Image) -> gr.Image:
+    """``image`` (type "filepath") handing srapp the uploaded file as it arrived.
+
+    Gradio's own check opens the file with Pillow and, for anything that is not an image, shows
+    Pillow's message with the server's path; srapp decodes the file itself and names any problem
+    after the file the user sent. (The instance's method is replaced rather than the class
+    subclassed: Gradio writes a ``.pyi`` stub next to any module that subclasses a component.)
+    """
+    gradio_preprocess = image.preprocess
+
+    def preprocess(payload):
+        if payload is not None and payload.path is not None:
+            return payload.path  # already checked by Gradio to be one of its uploads
+        return gradio_preprocess(payload)
+
+    image.preprocess = preprocess
+    return image
+
+
+class _Runs:
+    """The cancel events of the runs in progress, by browser session and tab, so a Cancel button
+    can stop its own runs and say whether it did.
+
+    The page's Cancel button sends two requests at once: Gradio's cancel of the run (``cancels=``)
+    and :meth:`cancel`, which reports. When Gradio's arrives first the run is already gone, so a
+    run cancelled that way is remembered until :meth:`cancel` reports it or the tab starts another.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[tuple[str, str], set[threading.Event]] = {}
+        self._unreported: set[tuple[str, str]] = set()
+        self._guard = threading.Lock()
+
+    async def run(self, key: tuple[str, str], work: Callable[[threading.Event], T]) -> T:
+        """``work(cancel)`` on a worker thread; when Gradio cancels the request, ``cancel`` is set
+        and the request ends at once (the thread stops before its next tile)."""
+        cancel = threading.Event()
+        with self._guard:
+            self._events.setdefault(key, set()).add(cancel)
+            self._unreported.discard(key)
+        try:
+            return await anyio.to_thread.run_sync(work, cancel, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            with self._guard:
+                if not cancel.is_set():
+                    self._unreported.add(key)
+                cancel.set()
+            raise
+        finally:
+            with self._guard:
+                self._events[key].discard(cancel)
+                if not self._events[key]:
+                    del self._events[key]
+
+    def cancel(self, key: tuple[str, str]) -> bool:
+        """Stop ``key``'s runs; whether there was one (running, or just cancelled by Gradio)."""
+        with self._guard:
+            events = self._events.get(key, set())
+            for event in events:
+                event.set()
+            stopped = bool(events) or key in self._unreported
+            self._unreported.discard(key)
+        return stopped
 
 
 def build_app(service: WebService | None = None) -> gr.Blocks:
@@ -86,77 +168,111 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
     os.environ.setdefault("GRADIO_TEMP_DIR", str(service.work_root / "gradio-cache"))
     examples = write_examples(service.work_root / "examples")
     models, default_model = service.model_names(), service.default_model()
+    runs = _Runs()
 
     def settings_controls() -> list[gr.components.Component]:
         with gr.Row():
             model = gr.Dropdown(models, value=default_model, label="Model")
-            scale = gr.Dropdown(SCALE_CHOICES, value=DEFAULT_BICUBIC_SCALE,
+            scale = gr.Dropdown(SCALE_CHOICES, value=str(DEFAULT_BICUBIC_SCALE), allow_custom_value=True,
                                 label="Scale (bicubic only; networks have their own)")
         with gr.Row():
-            tile = gr.Dropdown(TILE_CHOICES, value="auto", label="Tile (input pixels)")
+            tile = gr.Dropdown(TILE_CHOICES, value="auto", allow_custom_value=True, label="Tile (input pixels)")
             precision = gr.Dropdown(available_precisions(), value=DEFAULT_SETTINGS.precision, label="Precision")
             device = gr.Dropdown(available_devices(), value=DEFAULT_SETTINGS.device, label="Device")
         self_ensemble = gr.Checkbox(DEFAULT_SETTINGS.self_ensemble, label="Self-ensemble (x8 flips/rotations, 8x slower)")
         return [model, scale, tile, precision, device, self_ensemble]
 
     @_user_errors
-    def upscale_single(image, ground_truth, model, scale, tile, precision, device, self_ensemble,
-                       progress=gr.Progress()):
+    async def upscale_single(image, ground_truth, model, scale, tile, precision, device, self_ensemble,
+                             request: gr.Request, progress=gr.Progress()):
         settings = _settings(model, scale, tile, precision, device, self_ensemble)
-        result, bicubic, table = service.compare(image, settings, ground_truth, _gradio_progress(progress, "tiles"))
-        return (str(bicubic), str(result)), str(result), gr.Dataframe(value=table, visible=bool(table))
+        comparison = await runs.run((request.session_hash, "single"), lambda cancel: service.compare(
+            image, settings, ground_truth, _gradio_progress(progress), cancel))
+        table = comparison.table
+        return ((str(comparison.bicubic_preview), str(comparison.result_preview)), str(comparison.result_png),
+                gr.Dataframe(value=table, visible=bool(table)), comparison.describe())
 
     @_user_errors
-    def upscale_batch(files, model, scale, tile, precision, device, self_ensemble, progress=gr.Progress()):
+    async def upscale_batch(files, model, scale, tile, precision, device, self_ensemble,
+                            request: gr.Request, progress=gr.Progress()):
+        """Upscale several images: a zip of PNGs, the CSV report, the failed files and their errors, a summary."""
         settings = _settings(model, scale, tile, precision, device, self_ensemble)
-        archive, report = service.batch(files, settings, _gradio_progress(progress, "images"))
-        return str(archive), str(report)
+        outcome = await runs.run((request.session_hash, "batch"), lambda cancel: service.batch(
+            files, settings, _gradio_progress(progress), cancel))
+        failures = [list(failure) for failure in outcome.failures]
+        return str(outcome.archive), str(outcome.report), failures, outcome.describe()
 
     @_user_errors
-    def upscale(image, model=default_model, scale=DEFAULT_BICUBIC_SCALE, tile=None,
-                precision=DEFAULT_SETTINGS.precision, device=DEFAULT_SETTINGS.device,
-                self_ensemble=DEFAULT_SETTINGS.self_ensemble, progress=gr.Progress()):
+    async def upscale(image, model=default_model, scale=DEFAULT_BICUBIC_SCALE, tile=None,
+                      precision=DEFAULT_SETTINGS.precision, device=DEFAULT_SETTINGS.device,
+                      self_ensemble=DEFAULT_SETTINGS.self_ensemble, request: gr.Request = None,
+                      progress=gr.Progress()):
         """Upscale an image; returns the result as a lossless PNG."""
         settings = _settings(model, scale, tile, precision, device, self_ensemble)
-        return str(service.upscale_to_png(image, settings, _gradio_progress(progress, "tiles")))
+        return str(await runs.run((request.session_hash, "upscale"), lambda cancel: service.upscale_to_png(
+            image, settings, _gradio_progress(progress), cancel)))
 
     @_user_errors
-    def evaluate(image, ground_truth, crop_border=0):
+    async def evaluate(image, ground_truth, crop_border=0, request: gr.Request = None, progress=gr.Progress()):
         """PSNR and SSIM (Y channel, crop_border pixels dropped) and LPIPS of an image against its ground truth."""
-        return service.evaluate(image, ground_truth, int(crop_border or 0))
+        crop = int(crop_border or 0)
+        return await runs.run((request.session_hash, "evaluate"), lambda cancel: service.evaluate(
+            image, ground_truth, crop, _gradio_progress(progress), cancel))
+
+    def cancel_button(tab: str) -> Callable[[gr.Request], str]:
+        def cancel(request: gr.Request) -> str:
+            return CANCELLED_MESSAGE if runs.cancel((request.session_hash, tab)) else NOTHING_TO_CANCEL
+
+        return cancel
 
     with gr.Blocks(title="srapp", delete_cache=DEFAULT_CACHE_SWEEP) as app:
         gr.Markdown(
             "# srapp\nSuper-resolution with RCAN and SAN. The result downloads as a lossless PNG; "
-            f"inputs up to {service.limits.max_pixels / 1e6:g} megapixels."
+            f"inputs up to {service.limits.max_pixels / 1e6:g} megapixels. The slider compares previews "
+            f"(long side at most {PREVIEW_LONG_SIDE} px) of the result and of bicubic."
         )
         with gr.Tab("Single image"):
             with gr.Row():
                 with gr.Column():
-                    image = gr.Image(label="Input", type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                     elem_id="input-image")
-                    ground_truth = gr.Image(label="Ground truth (optional: adds PSNR / SSIM / LPIPS)",
-                                            type="filepath", image_mode=None, sources=["upload", "clipboard"])
+                    image = _decoded_by_srapp(gr.Image(label="Input", type="filepath", image_mode=None,
+                                                       sources=["upload", "clipboard"], elem_id="input-image"))
+                    ground_truth = _decoded_by_srapp(gr.Image(
+                        label="Ground truth (optional: adds PSNR / SSIM / LPIPS)", type="filepath", image_mode=None,
+                        sources=["upload", "clipboard"]))
                     controls = settings_controls()
-                    run = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
+                    with gr.Row():
+                        run = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
+                        stop = gr.Button("Cancel", variant="stop", elem_id="cancel-button")
                 with gr.Column():
-                    comparison = gr.ImageSlider(label="Bicubic | result", type="filepath", format="png",
+                    status = gr.Markdown(elem_id="status")
+                    comparison = gr.ImageSlider(label="Bicubic | result (previews)", type="filepath", format="png",
                                                 elem_id="comparison")
-                    download = gr.File(label="Result (lossless PNG)", elem_id="result-file")
+                    download = gr.File(label="Result (lossless PNG, full size)", elem_id="result-file")
                     metrics = gr.Dataframe(headers=["method", "PSNR (dB)", "SSIM", "LPIPS"], visible=False,
                                            label="Against the ground truth (Y channel, crop = scale)")
             gr.Examples([[str(path)] for path in examples], inputs=[image], label="Examples")
-            run.click(upscale_single, [image, ground_truth, *controls], [comparison, download, metrics],
-                      api_visibility="undocumented", api_name="compare")
+            single_run = run.click(upscale_single, [image, ground_truth, *controls],
+                                   [comparison, download, metrics, status],
+                                   api_visibility="undocumented", api_name="compare")
+            stop.click(cancel_button("single"), None, status, cancels=[single_run], queue=False,
+                       api_visibility="private")
 
         with gr.Tab("Batch"):
-            files = gr.File(file_count="multiple", type="filepath", label="Images")
+            files = gr.File(file_count="multiple", type="filepath", label="Images", elem_id="batch-files")
             batch_controls = settings_controls()
-            run_batch = gr.Button("Upscale all", variant="primary")
+            with gr.Row():
+                run_batch = gr.Button("Upscale all", variant="primary", elem_id="batch-button")
+                stop_batch = gr.Button("Cancel", variant="stop", elem_id="batch-cancel-button")
+            batch_status = gr.Markdown(elem_id="batch-status")
             with gr.Row():
                 archive = gr.File(label="Results (zip of PNGs)")
                 report = gr.File(label="Report (CSV)")
-            run_batch.click(upscale_batch, [files, *batch_controls], [archive, report], api_name="batch")
+            failures = gr.Dataframe(headers=["file", "error"], label="Failed files", interactive=False,
+                                    elem_id="batch-failures")
+            batch_run = run_batch.click(upscale_batch, [files, *batch_controls],
+                                        [archive, report, failures, batch_status], api_name="batch")
+            stop_batch.click(cancel_button("batch"), None, batch_status, cancels=[batch_run], queue=False,
+                             api_visibility="private")
 
         with gr.Row(visible=False):  # API-only endpoints: uploads in, srapp's own PNG out
             api_image, api_truth = gr.File(type="filepath"), gr.File(type="filepath")
@@ -180,11 +296,21 @@ def launch(
     max_upload: str = "50mb",
     **launch_kwargs: Any,
 ) -> None:
-    """Serve the page; requests wait in a queue, and each device runs a bounded number at a time."""
+    """Serve the page; requests wait in a queue, and each device runs a bounded number at a time.
+
+    On SIGTERM (what Docker and systemd send) the server is closed and the work folder removed,
+    as on Ctrl-C, before the process ends as SIGTERM ends it.
+    """
     service = service or WebService()
     app = build_app(service)
     devices = [d for d in available_devices() if d != "auto"]
     app.queue(default_concurrency_limit=len(devices) * service.limits.per_device_concurrency, max_size=64)
+
+    def clean_up() -> None:
+        app.close(verbose=False)
+        service.close()
+
+    clean_up_on_sigterm(clean_up)
     app.launch(server_name=host, server_port=port, max_file_size=max_upload, show_error=True, **launch_kwargs)
 
 
