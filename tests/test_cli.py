@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from srapp.engine.image_io import read_image
 from srapp.engine.resize import imresize
 from srapp.engine.upscale import upscale
 from srapp.metrics import lpips, psnr, ssim
+from local_services import free_port
 from synthetic import write_natural_images
 
 REPORT_FIELDS = ["input", "output", "width", "height", "seconds", "psnr", "ssim", "lpips", "error", "skipped"]
@@ -80,11 +80,6 @@ def _load_report(path: Path) -> dict:
 def _by_name(report: dict) -> dict[str, dict]:
     return {Path(record["input"]).name: record for record in report["images"]}
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -600,7 +595,7 @@ def test_torchrun_splits_inputs_and_rank0_writes_merged_report(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     completed = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", str(_free_port()),
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", str(free_port()),
          "-m", "srapp.cli", "upscale", str(folder), "-o", str(out), "--model", "bicubic", "--scale", "2",
          "--report", str(report_path), "-q"],
         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
-import socket
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -17,19 +15,14 @@ import torch
 from gradio_client import Client, handle_file
 
 import srapp
+from local_services import CHROMIUM, free_port, needs_chromium
 from srapp.archs import RCAN
 from srapp.engine.image_io import read_image, write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import lpips, psnr, ssim
 from srapp.web import Limits, Settings, WebService, build_app
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def smooth_image(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -163,8 +156,7 @@ def test_old_results_are_swept(server):
     assert not stale.exists() and (service.work_root / "examples").is_dir()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found for the browser test: `make browser` installs "
-                    "Debian's chromium as root (or run `apt-get install chromium`)")
+@needs_chromium
 def test_browser_uploads_upscales_and_shows_the_result(server, image_file, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 

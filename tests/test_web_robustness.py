@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +20,7 @@ import torch
 from gradio_client import Client, handle_file
 
 import srapp
+from local_services import CHROMIUM, free_port, needs_chromium
 from srapp.archs import RCAN
 from srapp.engine.image_io import read_image, write_image
 from srapp.engine.resize import imresize
@@ -36,13 +35,7 @@ from srapp.web import ui
 from srapp.web.ui import CANCELLED_MESSAGE
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def smooth_image(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -419,10 +412,10 @@ def test_batch_takes_scale_and_tile_as_strings_or_numbers(client, tmp_path):
 
 # -- the page -------------------------------------------------------------------------------------
 
+@needs_chromium
 def test_browser_cancel_button_stops_the_run(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    assert CHROMIUM, "headless Chromium is missing: `make setup` installs Debian's chromium package"
     service = server["service"]
     path = write_image(tmp_path / "photo.png", smooth_image(400, 600, seed=4))
     with sync_playwright() as driver:
