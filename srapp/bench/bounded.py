@@ -27,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .bad_inputs import bomb_header_section
+from .web_flow import web_flow_section
+
 GIB = 1024**3
 MIB = 1024**2
 
@@ -149,7 +152,11 @@ def bicubic_section(repeats: int = 3) -> list[str]:
     return lines
 
 
-SECTIONS: dict[str, Callable[[int], list[str]]] = {"bicubic": bicubic_section}
+SECTIONS: dict[str, Callable[[int], list[str]]] = {
+    "bicubic": bicubic_section,
+    "bomb-header": lambda repeats: bomb_header_section(),
+    "web-flow": lambda repeats: web_flow_section(),  # minutes: rcan-x4 on a 4-megapixel photo
+}
 
 
 def main(argv: list[str] | None = None) -> None:
