@@ -32,7 +32,9 @@ from srapp.engine.image_io import write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import psnr
 
-SET5 = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "Set5"
+from .datasets import dataset_folder
+
+SET5 = dataset_folder("Set5")
 
 
 def alternate(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -48,9 +50,8 @@ def alternate(contenders: dict[str, Callable[[], object]], repeats: int) -> dict
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def matmul_peaks(repeats: int) -> dict[str, float]:
-    """GFLOP/s of a 4096x4096 matmul in float32 and bfloat16."""
-    size = 4096
+def matmul_peaks(repeats: int, size: int = 4096) -> dict[str, float]:
+    """GFLOP/s of a ``size x size`` matmul in float32 and bfloat16."""
     a32, b32 = torch.randn(size, size), torch.randn(size, size)
     a16, b16 = a32.bfloat16(), b32.bfloat16()
     seconds = alternate({"fp32": lambda: a32 @ b32, "bf16": lambda: a16 @ b16}, repeats)

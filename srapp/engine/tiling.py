@@ -7,6 +7,11 @@ the overlap, so no seam shows; image borders get full weight. Because the tiles 
 the sum of the weights is separable too, ``Wy(y) * Wx(x)``, so normalising needs two 1-D arrays
 rather than a full-size weight canvas. Rows are final as soon as the next tile row no longer
 covers them, so the float working memory is one strip of tiles, not the whole output.
+
+Backends that compile the network per input shape (OpenVINO) get ``fixed_shapes``: each tile
+side is rounded up to a multiple of :data:`SHAPE_STEP` (a side that covers its whole axis is
+padded to that length by mirroring, and the output cropped), so one image needs one shape and
+images of similar sizes share it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,39 @@ from ..errors import Cancelled
 
 TileForward = Callable[[torch.Tensor], torch.Tensor]
 Progress = Callable[[int, int], None]
+
+SHAPE_STEP = 32  # fixed_shapes: every side a backend sees is a multiple of this
+
+
+def bucket_length(length: int) -> int:
+    """The side a fixed-shape backend runs for ``length`` pixels: the next multiple of :data:`SHAPE_STEP`."""
+    return -(-length // SHAPE_STEP) * SHAPE_STEP
+
+
+def axis_plan(length: int, tile: int, overlap: int, fixed_shapes: bool = False) -> tuple[int, int]:
+    """``(tile, run)`` along one axis: the tile length cut from the image and the length the
+    backend runs (``run > tile``: the tile covers the axis and is padded to ``run``).
+
+    Tiles are :func:`fitted_tile`; with ``fixed_shapes`` they are rounded up to a multiple of
+    :data:`SHAPE_STEP`, using more of the image as context where it is longer than that.
+    """
+    fitted = fitted_tile(length, tile, overlap)
+    if not fixed_shapes:
+        return fitted, fitted
+    run = bucket_length(fitted)
+    return (length, run) if run >= length else (run, run)
+
+
+def mirror_pad(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``x`` (``(..., h, w)``) extended at the bottom and right to ``height x width`` by mirroring
+    with the edge repeated (``... c b a | a b c ...``), repeatedly where the padding is longer than
+    the tile."""
+    for dim, size in ((-2, height), (-1, width)):
+        length = x.shape[dim]
+        if size > length:
+            index = torch.arange(size, device=x.device) % (2 * length)
+            x = x.index_select(dim, torch.where(index < length, index, 2 * length - 1 - index))
+    return x
 
 
 def fitted_tile(length: int, tile: int, overlap: int) -> int:
@@ -97,6 +135,7 @@ def tiled_forward(
     progress: Progress | None = None,
     finish: Callable[[np.ndarray], np.ndarray] | None = None,
     cancel: threading.Event | None = None,
+    fixed_shapes: bool = False,
 ) -> np.ndarray:
     """Run ``forward`` (a ``(1, C, h, w) -> (1, C, s*h, s*w)`` map) over ``image`` tile by tile.
 
@@ -104,10 +143,11 @@ def tiled_forward(
     converts each block of final rows (e.g. quantises them), so no float copy of the whole output is
     ever held. ``tile`` and ``overlap`` are in input pixels; a tile never exceeds the image, so small
     images run in one piece. A set ``cancel`` event stops the run before the next tile
-    (:class:`srapp.errors.Cancelled`).
+    (:class:`srapp.errors.Cancelled`). ``fixed_shapes``: tile shapes for a backend that compiles
+    per shape (:func:`axis_plan`).
     """
     _, channels, height, width = image.shape
-    tile_h, tile_w = fitted_tile(height, tile, overlap), fitted_tile(width, tile, overlap)
+    (tile_h, run_h), (tile_w, run_w) = (axis_plan(length, tile, overlap, fixed_shapes) for length in (height, width))
     ys, xs = tile_starts(height, tile_h, overlap), tile_starts(width, tile_w, overlap)
     wy, wx = _axis_windows(ys, tile_h, scale), _axis_windows(xs, tile_w, scale)
     norm_y = _normaliser(height * scale, ys, wy, scale)
@@ -123,8 +163,11 @@ def tiled_forward(
         for col, x in enumerate(xs):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
-            result = forward(image[:, :, y:y + tile_h, x:x + tile_w])
-            result = result[0].permute(1, 2, 0).float().cpu().numpy()
+            patch = image[:, :, y:y + tile_h, x:x + tile_w]
+            if (run_h, run_w) != (tile_h, tile_w):
+                patch = mirror_pad(patch, run_h, run_w)
+            result = forward(patch)[0, :, :tile_h * scale, :tile_w * scale]
+            result = result.permute(1, 2, 0).float().cpu().numpy()
             weights = wy[row][:, None, None] * wx[col][None, :, None]
             strip[:, x * scale:(x + tile_w) * scale] += weights * result
             done += 1

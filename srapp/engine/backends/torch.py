@@ -24,6 +24,7 @@ class TorchBackend:
     """Runs ``network`` (already on ``device``, channels_last) on tiles in ``precision``."""
 
     name = "torch"
+    fixed_shapes = False
 
     def __init__(self, network: nn.Module, precision: str, device: torch.device, threads: int | None = None) -> None:
         self.network, self.precision, self.device = network, precision, device
