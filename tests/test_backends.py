@@ -49,12 +49,12 @@ def as_tensor(image: np.ndarray) -> torch.Tensor:
 
 def tiny_rcan(attention: str = "ca", seed: int = 0) -> RCAN:
     torch.manual_seed(seed)
-    return RCAN(scale=2, attention=attention, num_groups=2, num_blocks=2, channels=16).eval()
+    return RCAN(scale=2, attention=attention, num_groups=1, num_blocks=2, channels=16).eval()
 
 
 def tiny_san(nonlocal_subsample: bool, soca_window: int | None = None) -> SAN:
     torch.manual_seed(1)
-    network = SAN(scale=2, num_groups=2, num_blocks=1, channels=16, nonlocal_subsample=nonlocal_subsample,
+    network = SAN(scale=2, num_groups=1, num_blocks=1, channels=16, nonlocal_subsample=nonlocal_subsample,
                   soca_window=soca_window).eval()
     block = network.non_local.block
     with torch.no_grad():  # the non-local output projection and the share-source weight start at zero
@@ -102,8 +102,8 @@ def test_san_with_a_soca_window_is_exported_per_shape(monkeypatch):
     exported = []
     export = ov_backend._export
     monkeypatch.setattr(ov_backend, "_export", lambda net, shape: exported.append(shape) or export(net, shape))
-    assert openvino_matches_torch(network, [(32, 64), (64, 64)]) <= 1e-4
-    assert exported == [None, (1, 3, 32, 64), (1, 3, 64, 64)]
+    assert openvino_matches_torch(network, [(64, 64)]) <= 1e-4  # the window crops these maps
+    assert exported == [None, (1, 3, 64, 64)]
 
 
 def test_dia_state_is_untouched_by_conversion():
@@ -130,7 +130,8 @@ def test_openvino_bf16_stays_close_to_fp32(rcan):
 
 # --- shapes the tiler hands a fixed-shape backend ------------------------------------------------
 
-@pytest.mark.parametrize("length,tile,overlap", [(40, 256, 16), (600, 256, 16), (257, 256, 16), (70, 48, 8), (20, 16, 2)])
+@pytest.mark.parametrize("length,tile,overlap",
+                         [(40, 256, 16), (600, 256, 16), (257, 256, 16), (70, 48, 8), (20, 16, 2)])
 def test_fixed_shape_plans_cover_the_axis_with_multiples_of_the_step(length, tile, overlap):
     cut, run = axis_plan(length, tile, overlap, fixed_shapes=True)
     assert run % 32 == 0 and run >= cut
