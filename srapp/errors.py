@@ -49,7 +49,7 @@ class ImageError(_ErrorAbout):
 
 
 class CheckpointError(_ErrorAbout):
-    """A checkpoint that cannot be loaded: ``source`` (a path, a name, or ``None`` for a state
+    """A checkpoint that cannot be loaded or exported: ``source`` (a path, a name, or ``None`` for a state
     dict in memory) and ``reason``."""
 
     @property

@@ -1,6 +1,6 @@
 """Every SR model in weights/ loads, stays within its size budget and beats bicubic by a clear
 margin on generated natural-looking images; with the benchmark data, it also beats bicubic on Set5
-and meets the issue's PSNR floors there, SAN x4 at least as good as RCAN x4."""
+and meets its published-quality PSNR floors there, SAN x4 at least as good as RCAN x4."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """``make bench``: every benchmark in turn."""
 
+from .backends import main as backends_main
 from .bounded import main as bounded_main
 from .inference import main as inference_main
 from .memory import main as memory_main
@@ -10,3 +11,4 @@ if __name__ == "__main__":
     bounded_main([])
     inference_main([])
     precision_main([])
+    backends_main([])

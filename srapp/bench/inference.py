@@ -1,5 +1,6 @@
-"""Inference speed on CPU: RCAN x4 against BasicSR, tiling overhead, batch CLI overhead, and
-what bf16 costs in PSNR on Set5 with the shipped models.
+"""Inference speed on CPU with the torch backend: RCAN x4 against BasicSR, tiling overhead, batch
+CLI overhead, and what bf16 costs in PSNR on Set5 with the shipped models (the backends side by
+side: :mod:`srapp.bench.backends`).
 
     python -m srapp.bench.inference [--threads 2] [--size 96] [--repeats 5]
 
@@ -28,11 +29,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import srapp
 from srapp.archs import RCAN
+from srapp.data import HOW_TO_POINT, data_path
 from srapp.engine.image_io import write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import psnr
 
-SET5 = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "Set5"
+SET5 = data_path("datasets/Set5")
 
 
 def alternate(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -48,13 +50,14 @@ def alternate(contenders: dict[str, Callable[[], object]], repeats: int) -> dict
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def matmul_peaks(repeats: int) -> dict[str, float]:
-    """GFLOP/s of a 4096x4096 matmul in float32 and bfloat16."""
-    size = 4096
-    a32, b32 = torch.randn(size, size), torch.randn(size, size)
-    a16, b16 = a32.bfloat16(), b32.bfloat16()
-    seconds = alternate({"fp32": lambda: a32 @ b32, "bf16": lambda: a16 @ b16}, repeats)
-    return {name: 2 * size**3 / value / 1e9 for name, value in seconds.items()}
+def matmul_peaks(repeats: int, sizes: dict[str, int] | None = None) -> dict[str, float]:
+    """GFLOP/s of a square matmul in float32 and bfloat16, of side ``sizes[dtype]`` (4096 by default)."""
+    sizes = {"fp32": 4096, "bf16": 4096, **(sizes or {})}
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    operands = {name: (torch.randn(size, size, dtype=dtypes[name]), torch.randn(size, size, dtype=dtypes[name]))
+                for name, size in sizes.items()}
+    seconds = alternate({name: lambda a=a, b=b: a @ b for name, (a, b) in operands.items()}, repeats)
+    return {name: 2 * sizes[name]**3 / value / 1e9 for name, value in seconds.items()}
 
 
 def basicsr_rcan_x4() -> torch.nn.Module:
@@ -70,8 +73,8 @@ def rcan_section(size: int, repeats: int, peaks: dict[str, float]) -> list[str]:
     weights = {"params": reference.state_dict()}
     image = (np.random.default_rng(0).random((size, size, 3)) * 255).astype(np.uint8)
     x = torch.from_numpy(image.transpose(2, 0, 1).copy()).float()[None] / 255
-    fp32 = srapp.Upscaler(srapp.load_model(weights), tile=0, device="cpu", precision="fp32")
-    bf16 = srapp.Upscaler(srapp.load_model(weights), tile=0, device="cpu", precision="bf16")
+    fp32 = srapp.Upscaler(srapp.load_model(weights), tile=0, device="cpu", precision="fp32", backend="torch")
+    bf16 = srapp.Upscaler(srapp.load_model(weights), tile=0, device="cpu", precision="bf16", backend="torch")
     with torch.inference_mode():
         with FlopCounterMode(display=False) as counter:
             expected = reference(x)
@@ -101,8 +104,8 @@ def tiling_section(repeats: int) -> list[str]:
     network = RCAN(scale=4, num_groups=2, num_blocks=4, channels=64).eval()
     image = (np.clip(imresize(np.random.default_rng(1).random((160, 160, 3)), output_shape=(600, 600)), 0, 1)
              * 255).astype(np.uint8)
-    whole = srapp.Upscaler(network, tile=0, device="cpu", precision="fp32")
-    tiled = srapp.Upscaler(network, device="cpu", precision="fp32")  # defaults: tiles of 256, overlap 16
+    whole = srapp.Upscaler(network, tile=0, device="cpu", precision="fp32", backend="torch")
+    tiled = srapp.Upscaler(network, device="cpu", precision="fp32", backend="torch")  # tiles of 256, overlap 16
     seconds = alternate({"whole": lambda: whole(image), "tiled": lambda: tiled(image)}, repeats)
     agreement = psnr(tiled(image), whole(image))
     return ["Tiling: RCAN x4 (2x4x64), 600x600 LR, default tile 256 / overlap 16 against whole image", "",
@@ -114,6 +117,7 @@ def tiling_section(repeats: int) -> list[str]:
 _PEAK_MEMORY_SCRIPT = """
 import numpy as np, torch, srapp
 from srapp.archs import RCAN
+from srapp.data import HOW_TO_POINT, data_path
 def high_water_mib():
     line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM"))
     return int(line.split()[1]) / 1024
@@ -166,16 +170,16 @@ def batch_section(count: int = 50) -> list[str]:
     return lines
 
 
-def bf16_fidelity_section(dataset: Path = SET5) -> list[str]:
+def bf16_fidelity_section(dataset: Path | None = SET5) -> list[str]:
     """Y-PSNR on Set5 of every shipped model in fp32 and in bf16: what the fast path costs."""
     from srapp.batch import benchmark
 
     lines = ["bf16 vs fp32 on Set5 (Y-PSNR, crop = scale; target: change <= 0.02 dB)"]
-    if not dataset.is_dir() or not srapp.shipped_models():
-        return lines + [f"  skipped: needs {dataset} and a shipped model"]
+    if dataset is None or not srapp.shipped_models():
+        return lines + [f"  skipped: needs Set5 ({HOW_TO_POINT}) and a shipped model"]
     for name in sorted(srapp.shipped_models()):
         model = srapp.load_model(name)
-        fp32, bf16 = (benchmark(srapp.Upscaler(model, precision=precision, device="cpu"), dataset,
+        fp32, bf16 = (benchmark(srapp.Upscaler(model, precision=precision, device="cpu", backend="torch"), dataset,
                                 with_lpips=False).mean()["psnr"] for precision in ("fp32", "bf16"))
         lines.append(f"  {name}: fp32 {fp32:.3f} dB, bf16 {bf16:.3f} dB, change {bf16 - fp32:+.3f} dB")
     return lines

@@ -41,7 +41,7 @@ from .._atomic import atomic_write
 from ..errors import CheckpointError, UsageError
 from .layouts import OFFICIAL_LAYOUTS
 from .loader import INT8_SCALES_PREFIX, LoadedModel, model_from_state, read_checkpoint
-from .srapp_format import CHECKPOINT_FORMAT, is_srapp_checkpoint, srapp_contents
+from .srapp_format import CHECKPOINT_FORMAT, STORAGE_DTYPES, is_srapp_checkpoint, srapp_contents
 from .weights import model_file
 
 EXPORT_FORMATS = ("onnx", "openvino", "official", "safetensors")
@@ -50,7 +50,7 @@ ONNX_OPSET = 17
 TRACE_SIDE = 32  # input side the graphs are traced at
 INPUT_NAME, OUTPUT_NAME = "input", "output"
 # safetensors weights: "stored" keeps the storage of an srapp source file (float32 for other layouts)
-STORAGES = {"fp32": None, "fp16": torch.float16, "int8": torch.int8, "stored": None}
+STORAGES = {**STORAGE_DTYPES, "stored": None}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from ..archs import ARCHITECTURES
 from ..errors import CheckpointError
 
 CHECKPOINT_FORMAT = "srapp"
+# How an srapp checkpoint stores its weights: the dtype handed to save_checkpoint (None: float32).
+STORAGE_DTYPES = {"fp32": None, "fp16": torch.float16, "int8": torch.int8}
 INT8_MIN_ELEMENTS = 1024  # smaller tensors (biases, 1x1 attention convolutions) stay float16
 
 

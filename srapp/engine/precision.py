@@ -6,8 +6,10 @@ emulated below that). On an AVX2-only CPU autocast to bfloat16 falls back to PyT
 ``slow_conv2d`` kernels: on a 2-core AMD EPYC, ``python -m srapp.bench.precision`` measured RCAN
 (4x10x64, x4) on a 96x96 input at 1.08 s in float32 against 7.84 s in bf16, and a training step on
 4 patches of 48x48 at 4.2 s against 33.9 s. CUDA GPUs before Ampere have no bf16 tensor cores.
+OpenVINO's CPU plugin runs bf16 only with AVX512-BF16 or AMX (it reports ``BF16`` among its
+optimisation capabilities); elsewhere it ignores the bf16 hint and runs f32.
 
-The policy:
+The policy (every question takes the ``backend`` that runs, ``torch`` or ``openvino``: its kernels decide):
 
 * ``auto`` is bf16 where the device runs it fast (AVX-512 CPUs, Ampere or newer GPUs: every
   shipped model stays within 0.01 dB of float32 on Set5 there, ``docs/PERFORMANCE.md``), float32
@@ -38,9 +40,14 @@ def autocast(precision: str, device_type: str) -> contextlib.AbstractContextMana
     return torch.autocast(device_type, dtype=AUTOCAST_DTYPES[precision])
 
 
-def bf16_is_fast(device: torch.device) -> bool:
-    """Whether bfloat16 autocast on ``device`` has fast kernels (oneDNN on a CPU, tensor cores on
-    CUDA) rather than PyTorch's reference fallback."""
+def bf16_is_fast(device: torch.device, backend: str = "torch") -> bool:
+    """Whether bfloat16 on ``device`` has fast kernels in ``backend``: for torch, oneDNN on a CPU or
+    tensor cores on CUDA rather than PyTorch's reference fallback; for OpenVINO, the CPU plugin's
+    bf16 capability."""
+    if backend == "openvino":
+        from .backends.openvino import cpu_has_fast_bf16
+
+        return device.type == "cpu" and cpu_has_fast_bf16()
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
     if device.type == "cpu":
@@ -49,7 +56,9 @@ def bf16_is_fast(device: torch.device) -> bool:
     return False
 
 
-def slow_bf16_message(device: torch.device) -> str:
+def slow_bf16_message(device: torch.device, backend: str = "torch") -> str:
+    if backend == "openvino":
+        return "bf16 has no fast kernels in OpenVINO on this CPU (needs AVX512-BF16 or AMX); running in fp32"
     return (f"bf16 has no fast kernels on this {device.type} (needs AVX-512 on a CPU, "
             "Ampere or newer on CUDA): it would run several times slower than fp32; running in fp32")
 
@@ -66,15 +75,15 @@ def check_precision(requested: str) -> str:
     return requested
 
 
-def resolve_precision(requested: str, device: torch.device) -> ResolvedPrecision:
-    """What ``requested`` (one of :data:`PRECISIONS`) runs as on ``device``."""
+def resolve_precision(requested: str, device: torch.device, backend: str = "torch") -> ResolvedPrecision:
+    """What ``requested`` (one of :data:`PRECISIONS`) runs as on ``device`` with ``backend``."""
     check_precision(requested)
     if requested == "fp16" and device.type != "cuda":
         raise UsageError("fp16 needs a CUDA device; use fp32 or auto on a CPU")
     if requested == AUTO:
-        return ResolvedPrecision("bf16" if bf16_is_fast(device) else "fp32")
-    if requested == "bf16" and not bf16_is_fast(device):
-        return ResolvedPrecision("fp32", slow_bf16_message(device))
+        return ResolvedPrecision("bf16" if bf16_is_fast(device, backend) else "fp32")
+    if requested == "bf16" and not bf16_is_fast(device, backend):
+        return ResolvedPrecision("fp32", slow_bf16_message(device, backend))
     return ResolvedPrecision(requested)
 
 

@@ -7,12 +7,20 @@ the overlap, so no seam shows; image borders get full weight. Because the tiles 
 the sum of the weights is separable too, ``Wy(y) * Wx(x)``, so normalising needs two 1-D arrays
 rather than a full-size weight canvas. Rows are final as soon as the next tile row no longer
 covers them, so the float working memory is one strip of tiles, not the whole output.
+
+A backend says which tile shapes it wants (:class:`ShapePolicy`). One that compiles the network
+per input shape (OpenVINO) asks for tiles cut from a longer axis to be multiples of a step (they
+take more of the image as context), so one image needs one tile shape and images of similar sizes
+share it; an axis that one tile covers runs at its own length, rounded up to the backend's side
+step where it has one (SAN's export: even sides), the extra row or column mirrored and cropped
+from the output.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,6 +29,51 @@ from ..errors import Cancelled
 
 TileForward = Callable[[torch.Tensor], torch.Tensor]
 Progress = Callable[[int, int], None]
+
+SHAPE_STEP = 32  # the tile step of backends that compile per shape
+
+
+@dataclass(frozen=True)
+class ShapePolicy:
+    """The tile shapes a backend wants: a tile cut from a longer axis is a multiple of
+    ``tile_step``; every side it sees is a multiple of ``side_step``."""
+
+    tile_step: int = 1
+    side_step: int = 1
+
+
+ANY_SHAPE = ShapePolicy()
+
+
+def round_up(length: int, step: int) -> int:
+    return -(-length // step) * step
+
+
+def axis_plan(length: int, tile: int, overlap: int, shapes: ShapePolicy = ANY_SHAPE) -> tuple[int, int]:
+    """``(tile, run)`` along one axis: the tile length cut from the image and the length the
+    backend runs (``run > tile``: the tile covers the axis and is padded to ``run``).
+
+    Tiles are :func:`fitted_tile`, a tile cut from a longer axis rounded up to a multiple of
+    ``shapes.tile_step`` (more of the image as context); a tile that covers the axis runs at the
+    axis length rounded up to ``shapes.side_step``.
+    """
+    fitted = fitted_tile(length, tile, overlap)
+    if (bucketed := round_up(fitted, shapes.tile_step)) < length:
+        return bucketed, bucketed
+    return length, round_up(length, shapes.side_step)
+
+
+def mirror_pad(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``x`` (``(..., h, w)``) extended at the bottom and right to ``height x width`` by mirroring
+    about the last row and column (``... a b c | b a ...``, as ``torch.nn.functional.pad``'s
+    ``reflect``), repeatedly where the padding is longer than the tile; a side of one pixel is repeated."""
+    for dim, size in ((-2, height), (-1, width)):
+        length = x.shape[dim]
+        if size > length:
+            period = max(1, 2 * (length - 1))
+            index = torch.arange(size, device=x.device) % period
+            x = x.index_select(dim, torch.where(index < length, index, period - index))
+    return x
 
 
 def fitted_tile(length: int, tile: int, overlap: int) -> int:
@@ -97,6 +150,7 @@ def tiled_forward(
     progress: Progress | None = None,
     finish: Callable[[np.ndarray], np.ndarray] | None = None,
     cancel: threading.Event | None = None,
+    shapes: ShapePolicy = ANY_SHAPE,
 ) -> np.ndarray:
     """Run ``forward`` (a ``(1, C, h, w) -> (1, C, s*h, s*w)`` map) over ``image`` tile by tile.
 
@@ -104,10 +158,10 @@ def tiled_forward(
     converts each block of final rows (e.g. quantises them), so no float copy of the whole output is
     ever held. ``tile`` and ``overlap`` are in input pixels; a tile never exceeds the image, so small
     images run in one piece. A set ``cancel`` event stops the run before the next tile
-    (:class:`srapp.errors.Cancelled`).
+    (:class:`srapp.errors.Cancelled`). ``shapes``: the tile shapes the backend wants (:func:`axis_plan`).
     """
     _, channels, height, width = image.shape
-    tile_h, tile_w = fitted_tile(height, tile, overlap), fitted_tile(width, tile, overlap)
+    (tile_h, run_h), (tile_w, run_w) = (axis_plan(length, tile, overlap, shapes) for length in (height, width))
     ys, xs = tile_starts(height, tile_h, overlap), tile_starts(width, tile_w, overlap)
     wy, wx = _axis_windows(ys, tile_h, scale), _axis_windows(xs, tile_w, scale)
     norm_y = _normaliser(height * scale, ys, wy, scale)
@@ -123,8 +177,11 @@ def tiled_forward(
         for col, x in enumerate(xs):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
-            result = forward(image[:, :, y:y + tile_h, x:x + tile_w])
-            result = result[0].permute(1, 2, 0).float().cpu().numpy()
+            patch = image[:, :, y:y + tile_h, x:x + tile_w]
+            if (run_h, run_w) != (tile_h, tile_w):
+                patch = mirror_pad(patch, run_h, run_w)
+            result = forward(patch)[0, :, :tile_h * scale, :tile_w * scale]
+            result = result.permute(1, 2, 0).float().cpu().numpy()
             weights = wy[row][:, None, None] * wx[col][None, :, None]
             strip[:, x * scale:(x + tile_w) * scale] += weights * result
             done += 1

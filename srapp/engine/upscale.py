@@ -31,8 +31,9 @@ ImageInput = str | os.PathLike | np.ndarray
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
-    # CUDA raises torch.OutOfMemoryError; the CPU allocator raises a plain RuntimeError.
-    return isinstance(error, torch.OutOfMemoryError) or (
+    # CUDA raises torch.OutOfMemoryError; the CPU allocator raises a plain RuntimeError; the
+    # OpenVINO backend raises MemoryError.
+    return isinstance(error, (torch.OutOfMemoryError, MemoryError)) or (
         isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
     )
 
@@ -97,9 +98,10 @@ class Upscaler:
     ``model``: a shipped model name, ``"bicubic"``, a checkpoint path, an ``nn.Module`` or what
     :func:`srapp.load_model` returned. ``settings`` (:class:`UpscaleSettings`, defaults when
     omitted) and keyword changes to them (``Upscaler("rcan-x4", tile=128)``) say how; see
-    :class:`UpscaleSettings` for each option. ``backend`` and ``precision`` tell what was resolved
-    and runs. A module passed as ``model`` is used in place: moved to the device, put in eval mode
-    and converted to channels_last (outputs are unchanged; convolutions run faster).
+    :class:`UpscaleSettings` for each option. ``backend`` and ``precision`` tell what runs
+    (``auto`` on a CPU turns from openvino to torch at the first tile where OpenVINO cannot convert
+    the network). A module passed as ``model`` is used in place: moved to the device, put in eval
+    mode and converted to channels_last (outputs are unchanged; convolutions run faster).
     """
 
     def __init__(self, model: ModelInput = DEFAULT_MODEL, settings: UpscaleSettings | None = None,
@@ -114,7 +116,6 @@ class Upscaler:
             if settings.scale is None and settings.outscale is None:
                 raise UsageError("bicubic needs a scale")
             self.model, self.backend_runner, self.scale = None, None, settings.scale
-            self.backend, self.precision = "numpy", "fp64"  # MATLAB bicubic in float64
             return
         self.model = load_network(model, self.device)
         if isinstance(model, LoadedModel) and model.source:
@@ -130,9 +131,16 @@ class Upscaler:
         self.backend_runner, notes = build_backend(
             self.model, settings.backend, settings.precision, self.device, settings.threads,
         )
-        self.backend, self.precision = self.backend_runner.name, self.backend_runner.precision
         for note in notes:
             warnings.warn(note, stacklevel=2)
+
+    @property
+    def backend(self) -> str:
+        return "numpy" if self.backend_runner is None else self.backend_runner.name
+
+    @property
+    def precision(self) -> str:
+        return "fp64" if self.backend_runner is None else self.backend_runner.precision  # bicubic: float64
 
     @property
     def network(self) -> nn.Module | None:
@@ -204,7 +212,8 @@ class Upscaler:
             for tile in self._tile_sizes(height, width):
                 overlap = min(self.tile_overlap, max(0, tile // 2 - 1))
                 try:
-                    return tiled_forward(self._forward, x, self.scale, tile, overlap, progress, finish, cancel)
+                    return tiled_forward(self._forward, x, self.scale, tile, overlap, progress, finish, cancel,
+                                         self.backend_runner.shapes)
                 except Exception as error:  # noqa: BLE001 (only out-of-memory errors are retried)
                     if not _is_out_of_memory(error) or tile <= MIN_TILE:
                         raise

@@ -13,15 +13,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
+from ..checkpoints.srapp_format import STORAGE_DTYPES
 from . import OptionsError, evaluate
 from .export import export_weights
 from .options import load_yaml, resolve_paths
 from .promote import run_stage
 from .train import default_root
 
-STORAGE = {"fp32": None, "fp16": torch.float16, "int8": torch.int8}
 
 
 def validation_folder(opt_path: Path) -> Path:
@@ -44,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("-opt", "--opt", dest="opt", required=True, type=Path, metavar="FILE.yml",
                         help="the option file it was trained with (for network_g)")
     export.add_argument("-o", "--output", required=True, type=Path, help="the srapp checkpoint to write")
-    export.add_argument("--storage", choices=sorted(STORAGE), default="fp16",
+    export.add_argument("--storage", choices=sorted(STORAGE_DTYPES), default="fp16",
                         help="fp32; fp16 (half the size); int8 (per-channel int8 weights, a quarter) (default: fp16)")
     stage = tools.add_parser("stage", help="train a stage; ship its weights only if Set5 improved")
     stage.add_argument("-opt", "--opt", dest="opt", required=True, type=Path, metavar="FILE.yml")
@@ -61,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "promoted" if record.promoted else "kept the shipped file"
             print(f"{record.stage}: Set5 {record.set5_before} -> {record.set5_after} dB; {verdict} ({args.weights})")
         else:
-            out = export_weights(args.checkpoint, args.opt, args.output, dtype=STORAGE[args.storage])
+            out = export_weights(args.checkpoint, args.opt, args.output, dtype=STORAGE_DTYPES[args.storage])
             print(f"{out}: {out.stat().st_size / 2**20:.2f} MiB")
     except (OptionsError, ValueError, OSError) as error:
         print(f"srapp.training: error: {error}", file=sys.stderr)

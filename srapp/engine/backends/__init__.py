@@ -1,9 +1,14 @@
-"""What runs a network on a tile: PyTorch, or another runtime where it is faster.
+"""What runs a network on a tile: PyTorch, or OpenVINO where it is faster.
 
 A backend takes a ``(1, 3, h, w)`` float32 tensor in [0, 1] and returns the network's
 ``(1, 3, s*h, s*w)`` float32 output; the engine does tiling, blending and self-ensemble around
-it, so every feature works on every backend. :func:`build_backend` resolves ``"auto"`` and the
-precision (through :mod:`srapp.engine.precision`) once per :class:`srapp.Upscaler`.
+it, so every feature works on every backend. :func:`build_backend` resolves the backend and the
+precision (through :mod:`srapp.engine.precision`, asked for the backend that runs) once per
+:class:`srapp.Upscaler`.
+
+``auto``: on a CPU, OpenVINO (:mod:`.openvino`) where it is installed and converts the network,
+else torch with one warning saying why; on CUDA, torch. ``openvino`` asked for explicitly needs a
+CPU and OpenVINO, and a network it converts (a UsageError otherwise).
 """
 
 from __future__ import annotations
@@ -15,21 +20,27 @@ import torch
 
 from ...checkpoints import LoadedModel
 from ...errors import UsageError
-from ..precision import resolve_precision
+from ..precision import AUTO, resolve_precision
+from ..tiling import ShapePolicy
 
-BACKENDS = ("auto", "torch")
+BACKENDS = (AUTO, "torch", "openvino")
 
 
 class Backend(Protocol):
-    name: str  # the backend that runs: "torch", ...
+    name: str  # the backend that runs: "torch" or "openvino"
     precision: str  # the precision that runs: fp32, bf16 or fp16
     device: torch.device
+    shapes: ShapePolicy  # the tile shapes it wants (one that compiles per input shape wants few)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
     def session(self) -> contextlib.AbstractContextManager:
         """Held around one image's tiles (e.g. a lock: some networks keep per-pass state)."""
         ...
+
+
+def _notes(warning: str | None) -> list[str]:
+    return [warning] if warning else []
 
 
 def build_backend(
@@ -40,9 +51,28 @@ def build_backend(
 
     if requested not in BACKENDS:
         raise UsageError(f"unknown backend {requested!r}; choose one of {', '.join(BACKENDS)}")
-    resolved = resolve_precision(precision, device)
-    warnings = [resolved.warning] if resolved.warning else []
-    return TorchBackend(model.network, resolved.precision, device, threads), warnings
+
+    def torch_backend() -> tuple[Backend, list[str]]:
+        resolved = resolve_precision(precision, device)
+        return TorchBackend(model.network, resolved.precision, device, threads), _notes(resolved.warning)
+
+    if requested == "torch" or (requested == AUTO and device.type != "cpu"):
+        return torch_backend()
+    if device.type != "cpu":
+        raise UsageError(f"the openvino backend runs on the CPU, not on {device}; use backend torch or auto")
+    from . import openvino
+
+    problem = openvino.missing_reason()
+    if problem is None and (failure := openvino.known_failure(model.network)) is not None:
+        problem = openvino.cannot_convert(model.network, failure)
+    if problem is not None:
+        if requested == "openvino":
+            raise openvino.refusal(problem)
+        backend, notes = torch_backend()
+        return backend, [openvino.fallback_note(problem), *notes]
+    resolved = resolve_precision(precision, device, backend="openvino")
+    fallback = torch_backend if requested == AUTO else None
+    return openvino.OpenVINOBackend(model.network, resolved.precision, threads, fallback), _notes(resolved.warning)
 
 
 __all__ = ["BACKENDS", "Backend", "build_backend"]

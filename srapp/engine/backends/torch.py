@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..precision import autocast
+from ..tiling import ANY_SHAPE
 
 _LOCKS: dict[int, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -24,6 +25,7 @@ class TorchBackend:
     """Runs ``network`` (already on ``device``, channels_last) on tiles in ``precision``."""
 
     name = "torch"
+    shapes = ANY_SHAPE
 
     def __init__(self, network: nn.Module, precision: str, device: torch.device, threads: int | None = None) -> None:
         self.network, self.precision, self.device = network, precision, device

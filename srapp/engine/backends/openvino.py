@@ -1,0 +1,503 @@
+"""OpenVINO as a backend: the network exported once, compiled per input shape for the CPU plugin.
+
+Conversion uses ``torch.export``, which runs the module on fake tensors (no convolution is
+computed) and proves the graph valid for every shape it admits. The export first makes the
+height and width symbolic, from :data:`SYMBOLIC_MIN` to :data:`SYMBOLIC_MAX`: any side, or, where
+the network needs it, multiples of a step (:data:`SYMBOLIC_STEPS`: SAN's 2x2 max-pool is proved
+for even sides only; the tiler then pads an odd side by one mirrored row or column). One converted
+model serves every tile shape the tiler hands over (it is reshaped and compiled per shape); a
+network whose code branches on its input size in a way the export cannot carry symbolically (the
+official SAN's SOCA window) is exported again for each shape. DIANet's per-pass state lives in Python attributes during one forward pass, which the
+export records like any other computation.
+
+Caching, so that conversion and compilation happen once per network and shape:
+
+* in memory, the converted model of each network (keyed by the module and its weights' version
+  counters, so in-place weight changes convert again) and up to :data:`COMPILED_CACHE_SIZE`
+  compiled models (network, shape, precision, threads), least recently used first out;
+* on disk, in :func:`cache_dir`, the converted models (OpenVINO IR, named by a fingerprint of
+  the network's code, structure and weights) and OpenVINO's own compiled-model cache
+  (``CACHE_DIR``), so a second process starts in about a second; the folder is pruned to
+  :data:`DISK_CACHE_BYTES`, oldest first.
+
+Precision goes to the CPU plugin's ``INFERENCE_PRECISION_HINT`` (``f32`` or ``bf16``), threads to
+``INFERENCE_NUM_THREADS``. A compiled model serves several threads at once, each call with an
+inference request of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import inspect
+import itertools
+import os
+import queue
+import sys
+import tempfile
+import threading
+import types
+import warnings
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...errors import UsageError
+from ..tiling import SHAPE_STEP, ShapePolicy
+from .torch import network_lock
+
+CACHE_ENV = "SRAPP_OPENVINO_CACHE"  # a folder for the disk cache; empty: no disk cache
+SYMBOLIC_MIN, SYMBOLIC_MAX = 4, 4096  # the sides the symbolic export covers; others are exported per shape
+SYMBOLIC_STEPS = (1, 2)  # side steps tried for the symbolic export, finest first
+COMPILED_CACHE_SIZE = 8
+DISK_CACHE_BYTES = 4 * 2**30
+OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16"}
+_CONVERSION_VERSION = "2"  # part of every disk fingerprint: a change here retires older files
+
+Shape = tuple[int, int, int, int]
+
+
+class ConversionFailed(Exception):
+    """OpenVINO cannot run a network; ``reason`` says why in one line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _openvino() -> types.ModuleType:
+    import openvino
+
+    return openvino
+
+
+def missing_reason() -> str | None:
+    """Why OpenVINO cannot be used at all here, or None when it is installed."""
+    try:
+        _openvino()
+    except ImportError as error:
+        return f"OpenVINO is not installed ({error})"
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _core() -> Any:
+    return _openvino().Core()
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin computes in bf16 here (AVX512-BF16 or AMX); elsewhere it
+    ignores the bf16 hint."""
+    return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def cache_dir() -> Path | None:
+    """The disk cache: ``$SRAPP_OPENVINO_CACHE`` (set but empty: none), else
+    ``$XDG_CACHE_HOME/srapp/openvino``, else ``~/.cache/srapp/openvino``; None where it cannot be created."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured is not None and not configured:
+        return None
+    folder = Path(configured).expanduser() if configured else \
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "srapp" / "openvino"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
+
+
+# --- what identifies a network ---------------------------------------------------------------
+
+def _tensors(network: nn.Module) -> list[torch.Tensor]:
+    return list(itertools.chain(network.parameters(), network.buffers()))
+
+
+def _weights_version(network: nn.Module) -> tuple:
+    # In-place changes (load_state_dict, optimiser steps) bump a tensor's version counter.
+    return tuple((tensor.data_ptr(), tensor._version) for tensor in _tensors(network))
+
+
+def _source_files(network: nn.Module) -> list[str]:
+    """The files of the network's module classes and of the modules of their own package they
+    use (an attention module's helper functions), transitively; torch's own are covered by its
+    version."""
+    pending = {sys.modules[type(module).__module__] for module in network.modules()}
+    seen: set[types.ModuleType] = set()
+    while pending:
+        module = pending.pop()
+        if module in seen or module.__name__.split(".")[0] == "torch":
+            continue
+        seen.add(module)
+        package = module.__name__.split(".")[0]
+        for value in vars(module).values():
+            name = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+            if isinstance(name, str) and name.split(".")[0] == package and name in sys.modules:
+                pending.add(sys.modules[name])
+    files = []
+    for module in seen:
+        with contextlib.suppress(TypeError, OSError):
+            files.append(inspect.getsourcefile(module) or "")
+    return sorted(file for file in files if file)
+
+
+def network_fingerprint(network: nn.Module) -> str:
+    """A digest of everything the converted model depends on: torch and OpenVINO versions, the
+    source code of the network's modules, its structure and configuration, and its weights."""
+    digest = hashlib.sha256()
+    for part in (_CONVERSION_VERSION, torch.__version__, _openvino().__version__, repr(network),
+                 repr(getattr(network, "config", None))):
+        digest.update(part.encode() + b"\0")
+    for file in _source_files(network):
+        digest.update(Path(file).read_bytes())
+    for name, tensor in itertools.chain(network.named_parameters(), network.named_buffers()):
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+@dataclass(eq=False)
+class _NetworkState:
+    """What is known about one network at one weights version."""
+
+    version: tuple
+    fingerprint: str | None = None
+    symbolic: Any = None  # the symbolically exported model; False when the export cannot be symbolic
+    side_step: int = 1  # the symbolic model's sides are multiples of this
+    failure: str | None = None
+
+
+_NETWORKS: weakref.WeakKeyDictionary[nn.Module, _NetworkState] = weakref.WeakKeyDictionary()
+_NETWORKS_GUARD = threading.Lock()
+
+
+def _state(network: nn.Module) -> _NetworkState:
+    version = _weights_version(network)
+    with _NETWORKS_GUARD:
+        state = _NETWORKS.get(network)
+        if state is None or state.version != version:
+            state = _NETWORKS[network] = _NetworkState(version)
+        return state
+
+
+def known_failure(network: nn.Module) -> str | None:
+    """Why the network (at its current weights) failed to convert before, or None."""
+    return _state(network).failure
+
+
+# --- conversion ------------------------------------------------------------------------------
+
+def _export(network: nn.Module, shape: Shape | None, step: int = 1) -> Any:
+    """The OpenVINO model of ``network``: for exactly ``shape``, or (``None``) for every side that
+    is a multiple of ``step`` from SYMBOLIC_MIN to SYMBOLIC_MAX."""
+    dynamic = None
+    if shape is None:
+        rows, cols = (torch.export.Dim(name, min=-(-SYMBOLIC_MIN // step), max=SYMBOLIC_MAX // step)
+                      for name in ("rows", "cols"))
+        dynamic = ({2: rows, 3: cols},) if step == 1 else ({2: step * rows, 3: step * cols},)
+        shape = (1, 3, 64, 64)
+    example = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on code it specialises
+        program = torch.export.export(network, (example,), dynamic_shapes=dynamic)
+        model = _openvino().convert_model(program)
+    return model
+
+
+def _one_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = next((line for line in lines if "conversion rule" in line.lower()), lines[0] if lines else "")
+    return f"{type(error).__name__}: {text[:300]}"
+
+
+def _save(model: Any, path: Path) -> None:
+    """Write an IR pair atomically: the .bin first, the .xml (what readers look for) last."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".xml")
+    os.close(handle)
+    temporary_xml = Path(temporary)
+    try:
+        _openvino().save_model(model, str(temporary_xml), compress_to_fp16=False)
+        os.replace(temporary_xml.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(temporary_xml, path)
+    finally:
+        temporary_xml.unlink(missing_ok=True)
+        temporary_xml.with_suffix(".bin").unlink(missing_ok=True)
+
+
+def _prune(folder: Path, limit: int = DISK_CACHE_BYTES) -> None:
+    """Delete the least recently used entries (an IR's .xml and .bin together) until the folder
+    holds at most ``limit`` bytes."""
+    entries: dict[Path, list[Path]] = {}
+    for path in folder.rglob("*"):
+        if path.is_file():
+            entries.setdefault(path.with_suffix(""), []).append(path)
+    sized = []
+    for paths in entries.values():
+        with contextlib.suppress(OSError):  # another process may be pruning too
+            stats = [path.stat() for path in paths]
+            sized.append((max(stat.st_mtime for stat in stats), sum(stat.st_size for stat in stats), paths))
+    total = sum(size for _, size, _ in sized)
+    for _, size, paths in sorted(sized, key=lambda entry: entry[0]):
+        if total <= limit:
+            break
+        for path in paths:
+            path.unlink(missing_ok=True)
+        total -= size
+
+
+def _read(path: Path) -> Any | None:
+    """The IR at ``path``, or None (and the file gone) when it cannot be read."""
+    try:
+        os.utime(path)  # recently used: pruned last
+        return _core().read_model(str(path))
+    except Exception:  # noqa: BLE001 (a truncated or foreign file: convert again)
+        path.unlink(missing_ok=True)
+        return None
+
+
+def _cached_export(
+    network: nn.Module, state: _NetworkState, shape: Shape | None, folder: Path | None, step: int = 1,
+) -> Any:
+    """:func:`_export` through the disk cache (``folder``), when there is one."""
+    if folder is None:
+        return _export(network, shape, step)
+    if state.fingerprint is None:
+        state.fingerprint = network_fingerprint(network)
+    name = f"{state.fingerprint}-{f'any{step}' if shape is None else f'{shape[2]}x{shape[3]}'}"
+    path, refused = folder / "models" / f"{name}.xml", folder / "models" / f"{name}.refused"
+    model = _read(path) if path.is_file() else None
+    if model is not None:
+        return model
+    if refused.is_file():
+        raise ConversionFailed(refused.read_text())
+    path.parent.mkdir(exist_ok=True)
+    try:
+        model = _export(network, shape, step)
+    except Exception as error:
+        with contextlib.suppress(OSError):
+            refused.write_text(_one_line(error))
+        raise
+    with contextlib.suppress(OSError):  # a cache that cannot be written costs time, nothing else
+        _save(model, path)
+        _prune(folder)
+    return model
+
+
+def _symbolic(network: nn.Module, state: _NetworkState, folder: Path | None) -> None:
+    """Export the symbolic model once, with the finest step the network admits (or record that
+    it admits none); caller holds the network's lock."""
+    if state.symbolic is not None:
+        return
+    for step in SYMBOLIC_STEPS:
+        try:
+            state.symbolic, state.side_step = _cached_export(network, state, None, folder, step), step
+            return
+        except Exception:  # noqa: BLE001, S112 (any failure of the symbolic export: a coarser step, else per shape)
+            continue
+    state.symbolic, state.side_step = False, 1
+
+
+def side_step(network: nn.Module) -> int:
+    """The step the sides of ``network``'s inputs must be multiples of (1: any side), exporting
+    the symbolic model if that has not been done."""
+    state = _state(network)
+    if state.symbolic is None and state.failure is None:
+        with network_lock(network):
+            _symbolic(network, state, cache_dir())
+    return state.side_step
+
+
+def _model_for(network: nn.Module, state: _NetworkState, shape: Shape, folder: Path | None) -> Any:
+    """A converted model with its input fixed to ``shape``; caller holds the network's lock."""
+    _symbolic(network, state, folder)
+    symbolic_fits = all(side % state.side_step == 0 and SYMBOLIC_MIN <= side <= SYMBOLIC_MAX for side in shape[2:])
+    if symbolic_fits and state.symbolic is not False:
+        model = state.symbolic.clone()
+    else:
+        try:
+            model = _cached_export(network, state, shape, folder)
+        except ConversionFailed:
+            raise
+        except Exception as error:  # noqa: BLE001 (exporters and converters raise many types)
+            raise ConversionFailed(_one_line(error)) from error
+    model.reshape({0: list(shape)})
+    return model
+
+
+# --- compiled models -------------------------------------------------------------------------
+
+class _Compiled:
+    """A compiled model and its idle inference requests (one request serves one call at a time)."""
+
+    def __init__(self, compiled: Any) -> None:
+        self.compiled = compiled
+        self.idle: queue.SimpleQueue = queue.SimpleQueue()
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        try:
+            request = self.idle.get_nowait()
+        except queue.Empty:
+            request = self.compiled.create_infer_request()
+        try:
+            request.infer({0: x}, share_inputs=True)
+            return request.get_output_tensor(0).data.copy()
+        finally:
+            self.idle.put(request)
+
+
+_COMPILED: OrderedDict[tuple, _Compiled] = OrderedDict()
+_COMPILED_GUARD = threading.Lock()
+
+
+def _compile_config(precision: str, threads: int, folder: Path | None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision],
+        "INFERENCE_NUM_THREADS": threads,
+        "PERFORMANCE_HINT": "LATENCY",
+    }
+    if folder is not None:
+        config["CACHE_DIR"] = str(folder / "compiled")
+    return config
+
+
+def compiled_model(network: nn.Module, shape: Shape, precision: str, threads: int) -> _Compiled:
+    """The network compiled for ``shape``, converting and compiling at most once (per process
+    for the conversion, per disk cache for both). Raises :class:`ConversionFailed`."""
+    state = _state(network)
+    key = (state, shape, precision, threads)
+    with _COMPILED_GUARD:
+        if key in _COMPILED:
+            _COMPILED.move_to_end(key)
+            return _COMPILED[key]
+    if state.failure is not None:
+        raise ConversionFailed(state.failure)
+    # The network's lock: one conversion at a time per network, and none during a torch pass
+    # (DIANet's cell holds per-pass state).
+    with network_lock(network):
+        with _COMPILED_GUARD:
+            if key in _COMPILED:
+                return _COMPILED[key]
+        folder = cache_dir()
+        try:
+            model = _model_for(network, state, shape, folder)
+        except ConversionFailed as failure:
+            state.failure = failure.reason
+            raise
+        entry = _Compiled(_core().compile_model(model, "CPU", _compile_config(precision, threads, folder)))
+        with _COMPILED_GUARD:
+            _COMPILED[key] = entry
+            while len(_COMPILED) > COMPILED_CACHE_SIZE:
+                _COMPILED.popitem(last=False)
+    return entry
+
+
+def _is_allocation_failure(error: RuntimeError) -> bool:
+    # OpenVINO reports a failed allocation as a RuntimeError carrying std::bad_alloc.
+    return "bad_alloc" in str(error)
+
+
+class OpenVINOBackend:
+    """Runs ``network`` (a CPU module in eval mode) through OpenVINO in ``precision`` (fp32 or bf16).
+
+    ``fallback``, when given, builds the backend to use instead (with its warnings) if the
+    network cannot be converted: the conversion is tried at the first tile, and a failure then
+    warns once and hands every tile to the fallback. Without one, a failure is a UsageError.
+    """
+
+    device = torch.device("cpu")
+
+    def __init__(
+        self,
+        network: nn.Module,
+        precision: str,
+        threads: int | None = None,
+        fallback: Callable[[], tuple[Any, list[str]]] | None = None,
+    ) -> None:
+        if precision not in OPENVINO_HINTS:
+            raise UsageError(f"the openvino backend runs fp32 or bf16, not {precision}")
+        self.network, self._precision = network, precision
+        self.threads = threads or torch.get_num_threads()
+        self._fallback_factory, self._fallback = fallback, None
+        self._fallback_lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return "openvino" if self._fallback is None else self._fallback.name
+
+    @property
+    def precision(self) -> str:
+        return self._precision if self._fallback is None else self._fallback.precision
+
+    @property
+    def shapes(self) -> ShapePolicy:
+        """Tiles in steps of SHAPE_STEP, sides in the network's side step (asking for it exports
+        the network)."""
+        if self._fallback is not None:
+            return self._fallback.shapes
+        return ShapePolicy(SHAPE_STEP, side_step(self.network))
+
+    def session(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()  # no state outside each call
+
+    def runtime_precision(self, shape: Shape) -> str:
+        """The precision OpenVINO computes in for ``shape`` (the plugin may ignore the bf16 hint)."""
+        hint = compiled_model(self.network, shape, self._precision, self.threads).compiled.get_property(
+            "INFERENCE_PRECISION_HINT").get_type_name()
+        return {"f32": "fp32"}.get(hint, hint)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self._fallback is not None:
+            with network_lock(self.network):
+                return self._fallback(x)
+        shape = tuple(x.shape)
+        try:
+            compiled = compiled_model(self.network, shape, self._precision, self.threads)
+        except ConversionFailed as failure:
+            self._fall_back(failure.reason)
+            return self(x)
+        array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        try:
+            return torch.from_numpy(compiled.run(array))
+        except RuntimeError as error:
+            if _is_allocation_failure(error):
+                raise MemoryError(f"OpenVINO could not allocate memory for a {shape} input") from error
+            raise
+
+    def _fall_back(self, reason: str) -> None:
+        problem = cannot_convert(self.network, reason)
+        if self._fallback_factory is None:
+            raise refusal(problem)
+        with self._fallback_lock:
+            if self._fallback is None:
+                backend, notes = self._fallback_factory()
+                for note in [fallback_note(problem), *notes]:
+                    warnings.warn(note, stacklevel=4)
+                self._fallback = backend
+
+
+def cannot_convert(network: nn.Module, reason: str) -> str:
+    return f"OpenVINO cannot convert {type(network).__name__} ({reason})"
+
+
+def fallback_note(problem: str) -> str:
+    """The warning when ``auto`` runs torch instead because of ``problem``."""
+    return f"{problem}; running it with torch"
+
+
+def refusal(problem: str) -> UsageError:
+    """The error when ``openvino`` was asked for and ``problem`` prevents it."""
+    return UsageError(f"backend openvino: {problem}; use backend torch or auto")
+
+
+__all__ = [
+    "CACHE_ENV", "ConversionFailed", "OpenVINOBackend", "cache_dir", "cannot_convert", "compiled_model",
+    "cpu_has_fast_bf16", "fallback_note", "known_failure", "missing_reason", "network_fingerprint", "refusal",
+    "side_step",
+]
