@@ -6,7 +6,6 @@ import copy
 import datetime
 import json
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -165,7 +164,8 @@ def log_line(start: datetime.datetime, seconds: float, message: str) -> str:
 
 
 def iteration_message(iteration: int) -> str:
-    return f"[ablat..][epoch:  0, iter:{iteration:8,d}, lr:(5.000e-04,)] [eta: 0:00:10, time (data): 1.0 (0.0)] l_pix: 1"
+    return (f"[ablat..][epoch:  0, iter:{iteration:8,d}, lr:(5.000e-04,)] [eta: 0:00:10, time (data): 1.0 (0.0)] "
+            "l_pix: 1.0e-02")
 
 
 def test_training_timing_reads_wall_time_and_median_window_from_the_logs(tmp_path):
@@ -279,6 +279,7 @@ def test_ablate_trains_benchmarks_and_reports(ablation_root):
         assert 5 < run["benchmarks"]["Set5"]["psnr"] < 60 and 0 < run["benchmarks"]["Other"]["ssim"] <= 1
         assert 0 < run["benchmarks"]["Set5"]["lpips"] < 1 and run["benchmarks"]["Other"]["lpips"] is None
         assert run["s_per_iter"] > 0 and run["train_wall_s"] > 0 and run["peak_rss_mib"] > 100
+        assert run["cpu_s_per_iter"] > 0
         assert run["sessions"] == 1
     # the two seeds of none trained different networks
     assert runs[ablation.run_name("none")]["benchmarks"] != runs[ablation.run_name("none", 2)]["benchmarks"]

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     ablate.add_argument("folder", type=Path, help="folder of ablation option files (options/ablation/)")
     ablate.add_argument("--report", required=True, type=Path, help="the JSON report to write")
     ablate.add_argument("--plot", type=Path, help="also draw PSNR against added cost into this PNG")
-    ablate.add_argument("--root", type=Path, help="base of relative paths and of experiments/ (default: repository root)")
+    ablate.add_argument("--root", type=Path,
+                        help="base of relative paths and of experiments/ (default: repository root)")
     ablate.add_argument("--benchmark", action="append", type=benchmark_set, metavar="NAME=FOLDER",
                         help="an HR folder to score on, relative to the root; repeat for several "
                         f"(default: {' '.join(f'{n}={p}' for n, p in DEFAULT_DATA.benchmarks)})")
@@ -68,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             for path in write_ablation_options(args.folder):
                 print(path)
         else:
+            # SIGTERM unwinds like Ctrl-C, so the running training process is stopped with the command.
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
             report = run_ablation(args.folder, args.report, root=args.root,
                                   benchmarks=tuple(args.benchmark or DEFAULT_DATA.benchmarks),
                                   latency_rounds=args.latency_rounds, plot_path=args.plot)

@@ -21,6 +21,7 @@ give the noise: which differences from ``none`` exceed it.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import math
 import os
@@ -236,13 +237,19 @@ def train_session(option_file: Path, root: Path, experiment: Path) -> int:
                "--root", str(root)]
     started = time.monotonic()
     process = subprocess.Popen(command, env=_srapp_environment())
-    _, status, usage = os.wait4(process.pid, 0)
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    except BaseException:  # Ctrl-C or SIGTERM of the command: stop the training too (it resumes later)
+        process.terminate()
+        process.wait()
+        raise
     process.returncode = os.waitstatus_to_exitcode(status)
     experiment.mkdir(parents=True, exist_ok=True)
     sessions = _read_json(experiment / SESSIONS_FILE, [])
     sessions.append({
         "finished": datetime.datetime.now().isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started, 1),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
         "exit_status": process.returncode,
     })
@@ -439,7 +446,7 @@ def summarise(runs: list[dict[str, Any]], costs: dict[str, dict[str, float]], la
         row["added_params"] = cost["params"] - base["params"] if base else None
         row["added_gflops"] = round(cost["gflops"] - base["gflops"], 4) if base else None
         row["latency_ms"] = latency["ms"].get(name)
-        for key in ("s_per_iter", "peak_rss_mib", "train_wall_s"):
+        for key in ("s_per_iter", "cpu_s_per_iter", "peak_rss_mib", "train_wall_s"):
             values = [run[key] for run in group if run.get(key) is not None]
             row[key] = round(statistics.median(values), 4) if values else None
         if "none" in groups and name != "none":
@@ -459,6 +466,46 @@ def groups_mean(group: list[dict[str, Any]], benchmark_set: str) -> float:
     return sum(values) / len(values)
 
 
+def _train_and_measure(run: Run, root: Path, sets: dict[str, Path], log: Callable[[str], None]) -> dict[str, Any]:
+    """Train ``run`` unless it finished, then its timing, memory and scores (the scores are
+    computed once per final model and kept in :data:`BENCHMARK_FILE`)."""
+    if not is_finished(run.experiment):
+        log(f"training ({run.total_iter} iterations)")
+        status = train_session(run.option_file, root, run.experiment)
+        if status != 0 or not is_finished(run.experiment):
+            raise RuntimeError(f"training exited with status {status} without its final model")
+    sessions = _read_json(run.experiment / SESSIONS_FILE, [])
+    peaks = [session["peak_rss_mib"] for session in sessions]
+    cpu = [session.get("cpu_seconds") for session in sessions]
+    checkpoint = export_final_model(run.option_file, run.experiment)
+    cached = _read_json(run.experiment / BENCHMARK_FILE, {})
+    folders = {name: str(path) for name, path in sets.items()}
+    if cached.get("sets") != folders or cached.get("checkpoint_mtime") != checkpoint.stat().st_mtime:
+        log("benchmarking")
+        cached = {"sets": folders, "checkpoint_mtime": checkpoint.stat().st_mtime,
+                  "scores": benchmark_model(checkpoint, sets)}
+        _write_json(run.experiment / BENCHMARK_FILE, cached)
+    return {
+        **training_timing(run.experiment),
+        # CPU time of the training processes (start-up and validation included) per iteration: the
+        # cost that does not depend on what else the machine runs
+        "cpu_s_per_iter": round(sum(cpu) / run.total_iter, 4) if cpu and None not in cpu else None,
+        "peak_rss_mib": max(peaks) if peaks else None, "sessions": len(sessions),
+        "benchmarks": cached["scores"], "checkpoint": str(checkpoint),
+    }
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what :mod:`platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def run_ablation(
     folder: str | os.PathLike,
     report_path: str | os.PathLike,
@@ -466,7 +513,7 @@ def run_ablation(
     benchmarks: tuple[tuple[str, str], ...] = DEFAULT_DATA.benchmarks,
     latency_rounds: int = 5,
     plot_path: str | os.PathLike | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = functools.partial(print, flush=True),  # in order with the trainings' output
 ) -> dict[str, Any]:
     """Train what has not finished, benchmark what has, measure the costs, write the report.
 
@@ -487,30 +534,15 @@ def run_ablation(
         result: dict[str, Any] = {"name": run.name, "attention": run.attention, "seed": run.seed,
                                   "total_iter": run.total_iter}
         results.append(result)
-        if not is_finished(run.experiment):
-            log(f"[{number}/{len(runs)}] training {run.name} ({run.total_iter} iterations)")
-            status = train_session(run.option_file, root, run.experiment)
-            if status != 0 or not is_finished(run.experiment):
-                result["error"] = f"training exited with status {status}"
-                log(f"[{number}/{len(runs)}] {run.name}: {result['error']}")
-                continue
-        result.update(training_timing(run.experiment))
-        sessions = _read_json(run.experiment / SESSIONS_FILE, [])
-        peaks = [session["peak_rss_mib"] for session in sessions]
-        result["peak_rss_mib"] = max(peaks) if peaks else None
-        result["sessions"] = len(sessions)
-        checkpoint = export_final_model(run.option_file, run.experiment)
-        cached = _read_json(run.experiment / BENCHMARK_FILE, {})
-        folders = {name: str(path) for name, path in sets.items()}
-        if cached.get("sets") != folders or cached.get("checkpoint_mtime") != checkpoint.stat().st_mtime:
-            log(f"[{number}/{len(runs)}] benchmarking {run.name}")
-            cached = {"sets": folders, "checkpoint_mtime": checkpoint.stat().st_mtime,
-                      "scores": benchmark_model(checkpoint, sets)}
-            _write_json(run.experiment / BENCHMARK_FILE, cached)
-        result["benchmarks"] = cached["scores"]
-        result["checkpoint"] = str(checkpoint)
-        log(f"[{number}/{len(runs)}] {run.name}: " + ", ".join(
-            f"{name} {scores['psnr']:.3f} dB" for name, scores in cached["scores"].items()))
+        prefix = f"[{number}/{len(runs)}] {run.name}:"
+        try:
+            result.update(_train_and_measure(run, root, sets, lambda message: log(f"{prefix} {message}")))
+        except (RuntimeError, ValueError, OSError) as error:  # CheckpointError and ImageError are ValueErrors
+            result["error"] = f"{type(error).__name__}: {error}"
+            log(f"{prefix} failed: {result['error']}")
+            continue
+        scores = result["benchmarks"].items()
+        log(f"{prefix} " + ", ".join(f"{name} {values['psnr']:.3f} dB" for name, values in scores))
 
     # Costs depend on the architecture only: one model per attention (the first seed).
     models = {}
@@ -524,7 +556,7 @@ def run_ablation(
     noise = noise_estimate(results, set_names)
     report = {
         "about": "RCAN x2 with each attention under one training budget; see docs/ATTENTION.md",
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "machine": {"platform": platform.platform(), "processor": cpu_name(),
                     "cpus": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
         "option_folder": str(Path(folder)),
         "benchmark_sets": set_names,
@@ -557,7 +589,8 @@ def markdown_table(report: dict[str, Any]) -> str:
         return "-" if value is None else f"{value:,.{digits}f}"
 
     header = ["attention", "seeds"] + [f"{s} PSNR / SSIM" for s in sets] + [
-        f"LPIPS {LPIPS_SETS[0]}", "+params", "+GFLOPs", "latency ms", "s/iter", "peak MiB", "train min"]
+        f"LPIPS {LPIPS_SETS[0]}", "+params", "+GFLOPs", "latency ms", "s/iter", "CPU s/iter", "peak MiB",
+        "train min"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in report["attentions"]:
         cells = [f"`{row['attention']}`", ",".join(map(str, row["seeds"]))]
@@ -569,7 +602,7 @@ def markdown_table(report: dict[str, Any]) -> str:
             cells.append(cell)
         cells += [number(row.get(f"{LPIPS_SETS[0]}_lpips"), 4), number(row["added_params"], 0),
                   number(row["added_gflops"], 3), number(row["latency_ms"], 1), number(row["s_per_iter"], 3),
-                  number(row["peak_rss_mib"], 0),
+                  number(row["cpu_s_per_iter"], 3), number(row["peak_rss_mib"], 0),
                   number(None if row["train_wall_s"] is None else row["train_wall_s"] / 60, 1)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -582,8 +615,9 @@ def plot_report(report: dict[str, Any], path: Path, benchmark_set: str | None = 
 
     benchmark_set = benchmark_set or report["benchmark_sets"][-1]
     rows = [row for row in report["attentions"] if row.get(f"{benchmark_set}_psnr") is not None]
-    none = next((row for row in rows if row["attention"] == "none"), None)
+    none = next((row[f"{benchmark_set}_psnr"] for row in rows if row["attention"] == "none"), None)
     std = report["noise"]["psnr_std"].get(benchmark_set)
+    band = None if none is None or not std else (none - 2 * std, none + 2 * std)
     font = ImageFont.load_default(size=15)
     small = ImageFont.load_default(size=13)
     panel_w, panel_h, margin = 560, 430, (80, 30, 20, 60)  # left, top, right, bottom
@@ -593,8 +627,8 @@ def plot_report(report: dict[str, Any], path: Path, benchmark_set: str | None = 
               f"against added cost (band: none +-2 std of the seed noise)", fill="black", font=font)
     psnrs = [row[f"{benchmark_set}_psnr"] for row in rows]
     low, high = min(psnrs), max(psnrs)
-    if none is not None and std:
-        low, high = min(low, none[f"{benchmark_set}_psnr"] - 2 * std), max(high, none[f"{benchmark_set}_psnr"] + 2 * std)
+    if band is not None:
+        low, high = min(low, band[0]), max(high, band[1])
     pad = max(0.02, 0.08 * (high - low))
     low, high = low - pad, high + pad
     for index, (key, label) in enumerate((("added_gflops", "added GFLOPs at 128x128 (vs none)"),
@@ -611,9 +645,8 @@ def plot_report(report: dict[str, Any], path: Path, benchmark_set: str | None = 
         def to_xy(x: float, y: float) -> tuple[float, float]:
             return (x0 + (x - left) / (right - left) * (x1 - x0), y1 - (y - low) / (high - low) * (y1 - y0))
 
-        if none is not None and std:
-            top, bottom = to_xy(left, none[f"{benchmark_set}_psnr"] + 2 * std), to_xy(right, none[f"{benchmark_set}_psnr"] - 2 * std)
-            draw.rectangle([x0, top[1], x1, bottom[1]], fill=(225, 232, 245))
+        if band is not None:
+            draw.rectangle([x0, to_xy(left, band[1])[1], x1, to_xy(left, band[0])[1]], fill=(225, 232, 245))
         draw.rectangle([x0, y0, x1, y1], outline="black")
         for tick in _ticks(left, right):
             x, _ = to_xy(tick, low)
