@@ -73,25 +73,25 @@ class AblationData:
 class AblationSchedule:
     """The one network and training budget of every run.
 
-    RCAN 3 groups x 4 blocks x 32 features at x2, 200 iterations of 8 LR patches of 48x48, Adam
-    with a cosine decay of the learning rate to ``eta_min`` over ``total_iter``: a short schedule
-    has to end annealed for its last weights to be a fair snapshot. Sized for the project's 2-core
-    CPU (about 1.7 s per iteration for ``none``, 3.5-4 s for ``bilinear`` / ``enc``, see
-    docs/ATTENTION.md). No EMA: over a few hundred iterations a moving average would mostly hold
-    the random initial weights.
+    RCAN 3 groups x 4 blocks x 32 features at x2, 400 iterations of 4 LR patches of 48x48, Adam
+    at 1e-3 with a cosine decay to ``eta_min`` over ``total_iter``: a short schedule has to end
+    annealed for its last weights to be a fair snapshot. Sized for the project's 2-core CPU (the
+    whole set of runs in about 1.5 hours on a quiet machine); at this compute, small batches and
+    the high learning rate train furthest (docs/ATTENTION.md). No EMA: over a few hundred
+    iterations a moving average would mostly hold the random initial weights.
     """
 
     num_groups: int = 3
     num_blocks: int = 4
     channels: int = 32
     lq_size: int = 48
-    batch_size: int = 8
-    total_iter: int = 200
-    lr: float = 4e-4
+    batch_size: int = 4
+    total_iter: int = 400
+    lr: float = 1e-3
     eta_min: float = 1e-6
-    print_freq: int = 5
-    checkpoint_freq: int = 25
-    val_freq: int = 100
+    print_freq: int = 10
+    checkpoint_freq: int = 50
+    val_freq: int = 200
 
 
 DEFAULT_DATA = AblationData()
