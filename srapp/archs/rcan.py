@@ -8,12 +8,16 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ..attention import create_attention, create_shared_state
+from ..attention import ATTENTION_NAMES, create_attention, create_shared_state
 from .common import DIV2K_RGB_MEAN, MeanShift, Upsampler, constructor_config, conv3x3
+
+NO_ATTENTION = "none"  # the RCAB without its attention step: x + conv(relu(conv(x)))
+RCAN_ATTENTIONS = (NO_ATTENTION, *ATTENTION_NAMES)
 
 
 class ResidualAttentionBlock(nn.Module):
-    """RCAB: ``x + res_scale * A(conv(relu(conv(x))))`` with ``A`` any channel attention."""
+    """RCAB: ``x + res_scale * A(conv(relu(conv(x))))`` with ``A`` any channel attention, or the
+    identity for ``attention="none"``."""
 
     def __init__(
         self,
@@ -26,7 +30,10 @@ class ResidualAttentionBlock(nn.Module):
         super().__init__()
         self.conv1 = conv3x3(channels, channels)
         self.conv2 = conv3x3(channels, channels)
-        self.attention = create_attention(attention, channels, shared=shared, **attention_kwargs)
+        self.attention = (
+            nn.Identity() if attention == NO_ATTENTION
+            else create_attention(attention, channels, shared=shared, **attention_kwargs)
+        )
         self.res_scale = res_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,7 +49,9 @@ class ResidualGroup(nn.Module):
         self, channels: int, num_blocks: int, attention: str, attention_kwargs: dict[str, Any], res_scale: float
     ) -> None:
         super().__init__()
-        self.shared_state = create_shared_state(attention, channels, **attention_kwargs)
+        self.shared_state = None if attention == NO_ATTENTION else create_shared_state(
+            attention, channels, **attention_kwargs
+        )
         self.blocks = nn.Sequential(
             *(
                 ResidualAttentionBlock(channels, attention, attention_kwargs, self.shared_state, res_scale)
@@ -69,8 +78,9 @@ class RCAN(nn.Module):
     Input and output are RGB tensors in [0, 1] (``(B, 3, H, W)`` -> ``(B, 3, sH, sW)``). Defaults
     are the paper's: 10 residual groups of 20 RCABs at 64 features, reduction 16, long and short
     skips, sub-pixel upsampler, DIV2K RGB mean shift. ``attention`` picks the module of every
-    block from :data:`srapp.attention.ATTENTION_NAMES`; ``reduction`` (when given) and
-    ``attention_kwargs`` go to that module, otherwise it keeps its own paper defaults.
+    block from :data:`srapp.attention.ATTENTION_NAMES`, or ``"none"`` for the same network without
+    attention (every other parameter unchanged); ``reduction`` (when given) and ``attention_kwargs``
+    go to that module, otherwise it keeps its own paper defaults (``"none"`` ignores both).
     """
 
     def __init__(
@@ -87,6 +97,8 @@ class RCAN(nn.Module):
         rgb_mean: tuple[float, float, float] = DIV2K_RGB_MEAN,
     ) -> None:
         super().__init__()
+        if attention not in RCAN_ATTENTIONS:
+            raise ValueError(f"unknown attention {attention!r}; valid names: {', '.join(RCAN_ATTENTIONS)}")
         kwargs = dict(attention_kwargs or {})
         if reduction is not None:
             kwargs.setdefault("reduction", reduction)
