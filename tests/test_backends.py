@@ -386,3 +386,12 @@ def test_explicit_openvino_reports_a_failed_conversion_as_a_usage_error():
 
     with pytest.raises(UsageError, match="backend openvino: OpenVINO cannot convert AlsoDataDependent"):
         srapp.upscale(smooth_image(16, 16), AlsoDataDependent(), backend="openvino", device="cpu")
+
+
+def test_bf16_asked_of_openvino_without_its_bf16_kernels_runs_fp32_with_a_warning(rcan, monkeypatch):
+    monkeypatch.setattr(ov_backend, "cpu_has_fast_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="bf16 has no fast kernels in OpenVINO on this CPU"):
+        upscaler = srapp.Upscaler(rcan, backend="openvino", precision="bf16", device="cpu")
+    assert (upscaler.backend, upscaler.precision) == ("openvino", "fp32")
+    monkeypatch.setattr(ov_backend, "cpu_has_fast_bf16", lambda: True)
+    assert srapp.Upscaler(rcan, backend="openvino", precision="auto", device="cpu").precision == "bf16"

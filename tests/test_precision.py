@@ -38,20 +38,21 @@ def test_fast_cpu_bf16_follows_the_cpus_avx512_flags():
 
 
 def test_bf16_without_fast_kernels_runs_fp32_with_a_warning(monkeypatch):
-    """One policy for slow bf16 everywhere: it runs in fp32, and says so."""
+    """One policy for slow bf16 everywhere: it runs in fp32, and says so (the torch backend here;
+    OpenVINO's kernels: tests/test_backends.py)."""
     network = RCAN(scale=2, num_groups=1, num_blocks=1, channels=8, reduction=4)
-    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device: False)
+    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": False)
     with pytest.warns(UserWarning, match="bf16 has no fast kernels on this cpu.*running in fp32"):
-        assert Upscaler(network, precision="bf16", device="cpu").precision == "fp32"
+        assert Upscaler(network, precision="bf16", device="cpu", backend="torch").precision == "fp32"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Upscaler("bicubic", scale=2, precision="bf16", device="cpu")  # no network: nothing runs in bf16
-        assert Upscaler(network, precision="auto", device="cpu").precision == "fp32"
-    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device: True)
+        assert Upscaler(network, precision="auto", device="cpu", backend="torch").precision == "fp32"
+    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert Upscaler(network, precision="bf16", device="cpu").precision == "bf16"
-        assert Upscaler(network, precision="auto", device="cpu").precision == "bf16"
+        assert Upscaler(network, precision="bf16", device="cpu", backend="torch").precision == "bf16"
+        assert Upscaler(network, precision="auto", device="cpu", backend="torch").precision == "bf16"
 
 
 @pytest.mark.parametrize(("requested", "fast", "cuda", "runs"), [
@@ -60,7 +61,7 @@ def test_bf16_without_fast_kernels_runs_fp32_with_a_warning(monkeypatch):
     ("fp16", False, True, "fp16"),
 ])
 def test_precision_policy(monkeypatch, requested, fast, cuda, runs):
-    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device: fast)
+    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": fast)
     device = torch.device("cuda" if cuda else "cpu")
     resolved = precision_module.resolve_precision(requested, device)
     assert resolved.precision == runs
@@ -81,7 +82,7 @@ def test_fp16_and_unknown_precisions_are_refused():
     (True, True, ["auto", "fp32", "bf16", "fp16"]),
 ])
 def test_web_app_offers_bf16_only_where_it_is_fast(monkeypatch, fast, cuda, offered):
-    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device: fast)
+    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": fast)
     monkeypatch.setattr(service, "available_devices", lambda: ["auto", "cpu"] + (["cuda:0"] if cuda else []))
     assert service.available_precisions() == offered
 
@@ -96,7 +97,7 @@ def tiny_model(precision: str) -> SrappSRModel:
 
 
 def test_training_in_bf16_falls_back_to_fp32_where_bf16_is_slow(monkeypatch):
-    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device: False)
+    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": False)
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # where BasicSR's own handlers write depends on who logged first
@@ -114,7 +115,7 @@ def test_training_in_bf16_falls_back_to_fp32_where_bf16_is_slow(monkeypatch):
 
 
 def test_training_in_bf16_stays_bf16_where_bf16_is_fast(monkeypatch):
-    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device: True)
+    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": True)
     model = tiny_model("bf16")
     assert model.precision == "bf16"
     with model._autocast():
