@@ -87,3 +87,26 @@ class SkipCheck:
         for line in self.unexpected:
             write(f"  {line}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def basicsr_warnings():
+    """The messages BasicSR's logger receives at WARNING or above during the test, however an
+    earlier test in the process left that logger (a ``logging.config.dictConfig`` elsewhere, e.g.
+    by a web server, disables existing loggers; BasicSR raises the level on non-zero ranks)."""
+    import logging
+
+    logger = logging.getLogger("basicsr")
+    messages: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    disabled, level = logger.disabled, logger.level
+    logger.disabled = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+        logger.disabled = disabled
+        logger.setLevel(level)
