@@ -277,10 +277,9 @@ def test_threads_share_one_conversion_and_agree(monkeypatch):
 
 # --- the caches ---------------------------------------------------------------------------------
 
-def test_compiled_models_are_reused_in_memory_and_conversions_on_disk(monkeypatch, disk_cache):
-    network = tiny_rcan(seed=7)
-    exports, compiles = [], []
-    export, core = ov_backend._export, ov_backend._core()
+def count_compilations(monkeypatch) -> list:
+    """Record every compilation from now on (one entry each)."""
+    compiles, core = [], ov_backend._core()
 
     class CountingCore:
         def __getattr__(self, name):
@@ -290,9 +289,16 @@ def test_compiled_models_are_reused_in_memory_and_conversions_on_disk(monkeypatc
             compiles.append(1)
             return core.compile_model(*args, **kwargs)
 
+    monkeypatch.setattr(ov_backend, "_core", lambda: CountingCore())
+    return compiles
+
+
+def test_compiled_models_are_reused_in_memory_and_conversions_on_disk(monkeypatch, disk_cache):
+    network = tiny_rcan(seed=7)
+    exports, export = [], ov_backend._export
     monkeypatch.setattr(ov_backend, "_export",
                         lambda net, shape, step=1: exports.append(shape) or export(net, shape, step))
-    monkeypatch.setattr(ov_backend, "_core", lambda: CountingCore())
+    compiles = count_compilations(monkeypatch)
     first = srapp.Upscaler(network, backend="openvino", device="cpu")
     first(smooth_image(20, 24)), first(smooth_image(20, 24))
     assert (len(exports), len(compiles)) == (1, 1)
@@ -315,6 +321,24 @@ def test_the_compiled_cache_is_bounded(rcan, monkeypatch):
     for width in (32, 64, 96):
         backend(torch.rand(1, 3, 32, width))
     assert len(ov_backend._COMPILED) <= 2
+
+
+def test_backends_taking_turns_keep_their_last_compiled_model(monkeypatch):
+    # three networks and a shared cache of one: each call would evict the next one's model
+    monkeypatch.setattr(ov_backend, "COMPILED_CACHE_SIZE", 1)
+    networks = [tiny_rcan(seed=20 + index) for index in range(3)]
+    backends = [OpenVINOBackend(network, "fp32") for network in networks]
+    x = torch.rand(1, 3, 24, 24)
+    compiles = count_compilations(monkeypatch)
+    for _ in range(3):
+        for network, backend in zip(networks, backends):
+            with torch.no_grad():
+                torch.testing.assert_close(backend(x), network(x), rtol=0, atol=1e-4)
+    assert len(compiles) == 3
+    with torch.no_grad():  # weights changed in place: the kept model is not used
+        networks[0].tail.bias.add_(0.1)
+        torch.testing.assert_close(backends[0](x), networks[0](x), rtol=0, atol=1e-4)
+    assert len(compiles) == 4
 
 
 # --- what auto resolves to, and the fallback to torch -------------------------------------------

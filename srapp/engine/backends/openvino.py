@@ -14,7 +14,9 @@ Caching, so that conversion and compilation happen once per network and shape:
 
 * in memory, the converted model of each network (keyed by the module and its weights' version
   counters, so in-place weight changes convert again) and up to :data:`COMPILED_CACHE_SIZE`
-  compiled models (network, shape, precision, threads), least recently used first out;
+  compiled models (network, shape, precision, threads), least recently used first out; each
+  backend also keeps the one it ran last, so that more models or shapes than that taking turns
+  (a comparison of a dozen networks, an app switching models) do not compile at every call;
 * on disk, in :func:`cache_dir`, the converted models (OpenVINO IR, named by a fingerprint of
   the network's code, structure and weights) and OpenVINO's own compiled-model cache
   (``CACHE_DIR``), so a second process starts in about a second; the folder is pruned to
@@ -367,11 +369,15 @@ def _compile_config(precision: str, threads: int, folder: Path | None) -> dict[s
     return config
 
 
+def _compiled_key(network: nn.Module, shape: Shape, precision: str, threads: int) -> tuple:
+    return _state(network), shape, precision, threads
+
+
 def compiled_model(network: nn.Module, shape: Shape, precision: str, threads: int) -> _Compiled:
     """The network compiled for ``shape``, converting and compiling at most once (per process
     for the conversion, per disk cache for both). Raises :class:`ConversionFailed`."""
-    state = _state(network)
-    key = (state, shape, precision, threads)
+    key = _compiled_key(network, shape, precision, threads)
+    state = key[0]
     with _COMPILED_GUARD:
         if key in _COMPILED:
             _COMPILED.move_to_end(key)
@@ -426,6 +432,9 @@ class OpenVINOBackend:
         self.threads = threads or torch.get_num_threads()
         self._fallback_factory, self._fallback = fallback, None
         self._fallback_lock = threading.Lock()
+        # The compiled model of the last shape run, held beyond the shared LRU: backends taking
+        # turns over more shapes than it holds do not compile again at every call.
+        self._recent: tuple[tuple, _Compiled] | None = None
 
     @property
     def name(self) -> str:
@@ -457,11 +466,17 @@ class OpenVINOBackend:
             with network_lock(self.network):
                 return self._fallback(x)
         shape = tuple(x.shape)
-        try:
-            compiled = compiled_model(self.network, shape, self._precision, self.threads)
-        except ConversionFailed as failure:
-            self._fall_back(failure.reason)
-            return self(x)
+        key = _compiled_key(self.network, shape, self._precision, self.threads)
+        recent = self._recent
+        if recent is not None and recent[0] == key:
+            compiled = recent[1]
+        else:
+            try:
+                compiled = compiled_model(self.network, shape, self._precision, self.threads)
+            except ConversionFailed as failure:
+                self._fall_back(failure.reason)
+                return self(x)
+            self._recent = (key, compiled)
         array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
         try:
             return torch.from_numpy(compiled.run(array))
