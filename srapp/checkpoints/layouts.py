@@ -49,6 +49,22 @@ def rename(state: State, rules: RenameRules, ignored: str | None = None) -> tupl
     return renamed, unmatched
 
 
+def name_rules(names: tuple[tuple[str, str], ...], to_srapp: bool = True) -> RenameRules:
+    """Rename rules in either direction from ``(layout name, srapp name)`` templates: ``{n}`` is
+    a number kept from one name to the other; a template ending in ``.`` renames a prefix, any
+    other the whole key."""
+
+    def pattern(template: str) -> str:
+        body = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>\\d+)", re.escape(template))
+        return f"^{body}" if template.endswith(".") else f"^{body}$"
+
+    def replacement(template: str) -> str:
+        return re.sub(r"\{(\w+)\}", r"\\g<\1>", template)
+
+    pairs = names if to_srapp else tuple((srapp, layout) for layout, srapp in names)
+    return tuple((pattern(source), replacement(target)) for source, target in pairs)
+
+
 def _indices(state: State, pattern: str) -> list[int]:
     return sorted({int(m.group(1)) for key in state if (m := re.match(pattern, key))})
 
@@ -176,21 +192,27 @@ def official_san_problem(config: Config) -> str | None:
     return _official_range_problem(config)
 
 
+# (official SAN name, srapp name). The official g and phi are Sequential(conv 1x1, 2x2 max-pool):
+# SAN(nonlocal_subsample=True).
+OFFICIAL_SAN_NAMES = (
+    ("head.0.", "head."),
+    ("non_local.non_local.g.0.", "non_local.block.g.0."),
+    ("non_local.non_local.phi.0.", "non_local.block.phi.0."),
+    ("non_local.non_local.theta.", "non_local.block.theta."),
+    ("non_local.non_local.W.", "non_local.block.project."),
+    ("RG.{group}.rcab.{block}.conv_first.0.", "groups.{group}.blocks.{block}.conv1."),
+    ("RG.{group}.rcab.{block}.conv_first.2.", "groups.{group}.blocks.{block}.conv2."),
+    ("RG.{group}.soca.conv_du.0.", "groups.{group}.attention.fc_reduce."),
+    ("RG.{group}.soca.conv_du.2.", "groups.{group}.attention.fc_expand."),
+    ("RG.{group}.conv_last.", "groups.{group}.conv."),
+    ("gamma", "share_source_weight"),
+    ("tail.0.{index}.", "upsampler.{index}."),
+    ("tail.1.", "tail."),
+)
+
+
 def official_san_renames(config: Config) -> RenameRules:
-    return (
-        (r"^head\.", "head.0."),
-        (r"^non_local\.block\.(g|phi)\.0\.", r"non_local.non_local.\1.0."),
-        (r"^non_local\.block\.theta\.", "non_local.non_local.theta."),
-        (r"^non_local\.block\.project\.", "non_local.non_local.W."),
-        (r"^groups\.(\d+)\.blocks\.(\d+)\.conv1\.", r"RG.\1.rcab.\2.conv_first.0."),
-        (r"^groups\.(\d+)\.blocks\.(\d+)\.conv2\.", r"RG.\1.rcab.\2.conv_first.2."),
-        (r"^groups\.(\d+)\.attention\.fc_reduce\.", r"RG.\1.soca.conv_du.0."),
-        (r"^groups\.(\d+)\.attention\.fc_expand\.", r"RG.\1.soca.conv_du.2."),
-        (r"^groups\.(\d+)\.conv\.", r"RG.\1.conv_last."),
-        (r"^share_source_weight$", "gamma"),
-        (r"^upsampler\.(\d+)\.", r"tail.0.\1."),
-        (r"^tail\.", "tail.1."),
-    )
+    return name_rules(OFFICIAL_SAN_NAMES, to_srapp=False)
 
 
 def official_san_differences(config: Config) -> tuple[str, ...]:
@@ -304,21 +326,7 @@ OFFICIAL_RCAN = Layout(
 
 OFFICIAL_SAN = Layout(
     "official-san", "SAN", r"^RG\.0\.soca\.conv_du\.0\.weight$",
-    (
-        (r"^head\.0\.", "head."),
-        # The official g and phi are Sequential(conv 1x1, 2x2 max-pool): SAN(nonlocal_subsample=True).
-        (r"^non_local\.non_local\.(g|phi)\.0\.", r"non_local.block.\1.0."),
-        (r"^non_local\.non_local\.theta\.", "non_local.block.theta."),
-        (r"^non_local\.non_local\.W\.", "non_local.block.project."),
-        (r"^RG\.(\d+)\.rcab\.(\d+)\.conv_first\.0\.", r"groups.\1.blocks.\2.conv1."),
-        (r"^RG\.(\d+)\.rcab\.(\d+)\.conv_first\.2\.", r"groups.\1.blocks.\2.conv2."),
-        (r"^RG\.(\d+)\.soca\.conv_du\.0\.", r"groups.\1.attention.fc_reduce."),
-        (r"^RG\.(\d+)\.soca\.conv_du\.2\.", r"groups.\1.attention.fc_expand."),
-        (r"^RG\.(\d+)\.conv_last\.", r"groups.\1.conv."),
-        (r"^gamma$", "share_source_weight"),
-        (r"^tail\.0\.(\d+)\.", r"upsampler.\1."),
-        (r"^tail\.1\.", "tail."),
-    ),
+    name_rules(OFFICIAL_SAN_NAMES),
     with_official_mean(official_san_config),
     # Defined in the official SAN but never used by its forward pass.
     ignored=f"{_MEAN_SHIFT_KEYS}|^(conv_last\\.(weight|bias)|RG\\.\\d+\\.gamma|non_local\\.soca\\..*)$",
