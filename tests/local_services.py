@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,3 +22,19 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(service, max_file_size: str) -> Iterator[str]:
+    """The web app over ``service`` on a free local port, queued as the app runs it; yields its URL."""
+    from srapp.web import build_app
+
+    app = build_app(service)
+    app.queue(default_concurrency_limit=2)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
+               max_file_size=max_file_size)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()

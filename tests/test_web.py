@@ -15,12 +15,12 @@ import torch
 from gradio_client import Client, handle_file
 
 import srapp
-from local_services import CHROMIUM, free_port, needs_chromium
+from local_services import CHROMIUM, needs_chromium, served
 from srapp.archs import RCAN
 from srapp.engine.image_io import read_image, write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import lpips, psnr, ssim
-from srapp.web import Limits, Settings, WebService, build_app
+from srapp.web import Limits, Settings, WebService
 
 
 
@@ -37,15 +37,8 @@ def server(tmp_path_factory):
     checkpoint = srapp.save_checkpoint(RCAN(scale=2, num_groups=1, num_blocks=2, channels=8), folder / "tiny.pth")
     service = WebService(Limits(max_pixels=200_000, max_batch_files=4), work_root=folder / "work",
                          extra_models={"tiny-x2": checkpoint})
-    app = build_app(service)
-    app.queue(default_concurrency_limit=2)
-    port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
-               max_file_size="1mb")
-    try:
-        yield {"url": f"http://127.0.0.1:{port}/", "checkpoint": checkpoint, "service": service, "folder": folder}
-    finally:
-        app.close()
+    with served(service, max_file_size="1mb") as url:
+        yield {"url": url, "checkpoint": checkpoint, "service": service, "folder": folder}
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ sweeps, clean-up on SIGTERM, messages that name the user's file, batch failures 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import signal
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +22,12 @@ import torch
 from gradio_client import Client, handle_file
 
 import srapp
-from local_services import CHROMIUM, free_port, needs_chromium
+from local_services import CHROMIUM, free_port, needs_chromium, served
 from srapp.archs import RCAN
 from srapp.engine.image_io import read_image, write_image
 from srapp.engine.resize import imresize
 from srapp.errors import Cancelled
-from srapp.web import Limits, Settings, WebService, build_app
+from srapp.web import Limits, Settings, WebService
 from srapp.web import service as service_module
 from srapp.web.service import (
     BICUBIC_FULL, DECODING, PACKING, PREVIEW_LONG_SIDE, PREVIEWS, SCORING, UPSCALING, UPSCALING_IMAGES, WAITING,
@@ -92,15 +94,8 @@ def server(tmp_path_factory, tiny_checkpoint):
     folder = tmp_path_factory.mktemp("web-robust")
     service = RecordingService(Limits(max_pixels=400_000, max_batch_files=4), work_root=folder / "work",
                                extra_models={"tiny-x2": tiny_checkpoint})
-    app = build_app(service)
-    app.queue(default_concurrency_limit=2)
-    port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
-               max_file_size="2mb")
-    try:
-        yield {"url": f"http://127.0.0.1:{port}/", "service": service, "checkpoint": tiny_checkpoint}
-    finally:
-        app.close()
+    with served(service, max_file_size="2mb") as url:
+        yield {"url": url, "service": service, "checkpoint": tiny_checkpoint}
 
 
 @pytest.fixture(scope="module")
@@ -229,8 +224,9 @@ def test_cancel_stops_a_batch_before_its_next_image(service, tmp_path):
     assert images == [1] and list(service.results_root.iterdir()) == []
 
 
-def test_uploads_are_decoded_only_inside_the_device_slot(service, tmp_path):
-    path = write_image(tmp_path / "photo.png", smooth_image(32, 32))
+@contextlib.contextmanager
+def slot_held(service: WebService, path) -> Iterator[None]:
+    """A first request of ``path`` holds the device slot (stopped while decoding) until the block ends."""
     holding, release = threading.Event(), threading.Event()
 
     def hold(stage, done, total):
@@ -240,38 +236,33 @@ def test_uploads_are_decoded_only_inside_the_device_slot(service, tmp_path):
 
     first = threading.Thread(target=service.compare, args=(path, Settings("tiny-x2")), kwargs={"progress": hold})
     first.start()
-    assert holding.wait(30)
+    try:
+        assert holding.wait(30)
+        yield
+    finally:
+        release.set()
+        first.join(30)
+
+
+def test_uploads_are_decoded_only_inside_the_device_slot(service, tmp_path):
+    path = write_image(tmp_path / "photo.png", smooth_image(32, 32))
     seen, progress = recorder()
-    second = threading.Thread(target=service.compare, args=(path, Settings("tiny-x2")), kwargs={"progress": progress})
-    second.start()
-    time.sleep(0.5)
-    assert [name for name, _, _ in seen] == [WAITING.name]  # waiting, not decoding, while the slot is taken
-    release.set()
-    first.join(30)
+    with slot_held(service, path):
+        second = threading.Thread(target=service.compare, args=(path, Settings("tiny-x2")),
+                                  kwargs={"progress": progress})
+        second.start()
+        time.sleep(0.5)
+        assert [name for name, _, _ in seen] == [WAITING.name]  # waiting, not decoding, while the slot is taken
     second.join(30)
     assert [name for name, _, _ in seen][:2] == [WAITING.name, DECODING.name]
 
 
 def test_cancel_while_waiting_for_the_slot(service, tmp_path):
     path = write_image(tmp_path / "photo.png", smooth_image(32, 32))
-    holding, release = threading.Event(), threading.Event()
-
-    def hold(stage, done, total):
-        if stage == DECODING:
-            holding.set()
-            release.wait(30)
-
-    first = threading.Thread(target=service.compare, args=(path, Settings("tiny-x2")), kwargs={"progress": hold})
-    first.start()
-    assert holding.wait(30)
     cancel = threading.Event()
     cancel.set()
-    try:
-        with pytest.raises(Cancelled):
-            service.compare(path, Settings("tiny-x2"), cancel=cancel)
-    finally:
-        release.set()
-        first.join(30)
+    with slot_held(service, path), pytest.raises(Cancelled):
+        service.compare(path, Settings("tiny-x2"), cancel=cancel)
 
 
 def _wait_for(condition, timeout: float = 60.0) -> None:
