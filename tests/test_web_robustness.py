@@ -31,6 +31,7 @@ from srapp.web import Limits, Settings, WebService
 from srapp.web import service as service_module
 from srapp.web.service import (
     BICUBIC_FULL, DECODING, PACKING, PREVIEW_LONG_SIDE, PREVIEWS, SCORING, UPSCALING, UPSCALING_IMAGES, WAITING,
+    Stage,
     WRITING,
 )
 from srapp.web import ui
@@ -225,12 +226,13 @@ def test_cancel_stops_a_batch_before_its_next_image(service, tmp_path):
 
 
 @contextlib.contextmanager
-def slot_held(service: WebService, path) -> Iterator[None]:
-    """A first request of ``path`` holds the device slot (stopped while decoding) until the block ends."""
+def request_held(service: WebService, path, at: Stage = DECODING) -> Iterator[None]:
+    """A request of ``path`` stopped as it starts stage ``at`` (by default holding the device slot)
+    until the block ends."""
     holding, release = threading.Event(), threading.Event()
 
     def hold(stage, done, total):
-        if stage == DECODING:
+        if stage == at and done == 0:
             holding.set()
             release.wait(30)
 
@@ -247,7 +249,7 @@ def slot_held(service: WebService, path) -> Iterator[None]:
 def test_uploads_are_decoded_only_inside_the_device_slot(service, tmp_path):
     path = write_image(tmp_path / "photo.png", smooth_image(32, 32))
     seen, progress = recorder()
-    with slot_held(service, path):
+    with request_held(service, path):
         second = threading.Thread(target=service.compare, args=(path, Settings("tiny-x2")),
                                   kwargs={"progress": progress})
         second.start()
@@ -261,7 +263,7 @@ def test_cancel_while_waiting_for_the_slot(service, tmp_path):
     path = write_image(tmp_path / "photo.png", smooth_image(32, 32))
     cancel = threading.Event()
     cancel.set()
-    with slot_held(service, path), pytest.raises(Cancelled):
+    with request_held(service, path), pytest.raises(Cancelled):
         service.compare(path, Settings("tiny-x2"), cancel=cancel)
 
 
@@ -447,23 +449,10 @@ def test_a_ground_truth_of_the_wrong_size_is_refused_before_the_run(service, tmp
 
 def test_a_folder_being_written_is_not_swept(service, tmp_path):
     path = write_image(tmp_path / "photo.png", smooth_image(24, 32))
-    writing, release = threading.Event(), threading.Event()
-
-    def hold(stage, done, total):
-        if stage == PREVIEWS and done == 0:
-            writing.set()
-            release.wait(30)
-
-    run = threading.Thread(target=service.compare, args=(path, Settings("tiny-x2")), kwargs={"progress": hold})
-    run.start()
-    try:
-        assert writing.wait(30)
+    with request_held(service, path, at=PREVIEWS):
         (folder,) = service.results_root.iterdir()
         old = time.time() - service.limits.work_ttl_seconds - 10
         os.utime(folder, (old, old))
         service.sweep()
         assert folder.is_dir()
-    finally:
-        release.set()
-        run.join(30)
     assert {p.name for p in folder.iterdir()} == {"photo_tiny-x2.png", "preview-bicubic.png"}  # the result is its own preview
