@@ -455,4 +455,5 @@ def test_a_folder_being_written_is_not_swept(service, tmp_path):
         os.utime(folder, (old, old))
         service.sweep()
         assert folder.is_dir()
-    assert {p.name for p in folder.iterdir()} == {"photo_tiny-x2.png", "preview-bicubic.png"}  # the result is its own preview
+    # the result is its own preview
+    assert {p.name for p in folder.iterdir()} == {"photo_tiny-x2.png", "preview-bicubic.png"}

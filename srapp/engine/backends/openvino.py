@@ -7,8 +7,8 @@ the network needs it, multiples of a step (:data:`SYMBOLIC_STEPS`: SAN's 2x2 max
 for even sides only; the tiler then pads an odd side by one mirrored row or column). One converted
 model serves every tile shape the tiler hands over (it is reshaped and compiled per shape); a
 network whose code branches on its input size in a way the export cannot carry symbolically (the
-official SAN's SOCA window) is exported again for each shape. DIANet's per-pass state lives in Python attributes during one forward pass, which the
-export records like any other computation.
+official SAN's SOCA window) is exported again for each shape. DIANet's per-pass state lives in
+Python attributes during one forward pass, which the export records like any other computation.
 
 Caching, so that conversion and compilation happen once per network and shape:
 
@@ -376,8 +376,12 @@ def _compiled_key(network: nn.Module, shape: Shape, precision: str, threads: int
 def compiled_model(network: nn.Module, shape: Shape, precision: str, threads: int) -> _Compiled:
     """The network compiled for ``shape``, converting and compiling at most once (per process
     for the conversion, per disk cache for both). Raises :class:`ConversionFailed`."""
-    key = _compiled_key(network, shape, precision, threads)
-    state = key[0]
+    return _compiled(network, _compiled_key(network, shape, precision, threads))
+
+
+def _compiled(network: nn.Module, key: tuple) -> _Compiled:
+    """:func:`compiled_model` for a key of :func:`_compiled_key`."""
+    state, shape, precision, threads = key
     with _COMPILED_GUARD:
         if key in _COMPILED:
             _COMPILED.move_to_end(key)
@@ -472,7 +476,7 @@ class OpenVINOBackend:
             compiled = recent[1]
         else:
             try:
-                compiled = compiled_model(self.network, shape, self._precision, self.threads)
+                compiled = _compiled(self.network, key)
             except ConversionFailed as failure:
                 self._fall_back(failure.reason)
                 return self(x)
