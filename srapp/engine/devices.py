@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
+from pathlib import Path
+
 import torch
 
 from ..errors import UsageError
@@ -34,3 +38,23 @@ def device_names() -> list[str]:
     if torch.cuda.is_available():
         names += [f"cuda:{index}" for index in range(torch.cuda.device_count())]
     return names
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return set()
+    return {flag for line in lines if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+
+
+def machine_description(device: torch.device | None = None) -> str:
+    """The machine a figure was measured on, for reports: the GPU when ``device`` is CUDA (else when
+    one is visible), the CPU's cores and threads, and whether it has AVX-512 and AMX bf16 units."""
+    device = device or resolve_device(AUTO)
+    features = [name for name in ("avx512f", "amx_bf16") if name in _cpu_flags()]
+    cpu = f"{os.cpu_count()} cores, {torch.get_num_threads()} threads" + (
+        f", {' '.join(features)}" if features else ", no AVX-512")
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}; CPU {cpu}"
+    return f"{platform.processor() or platform.machine()}, {cpu}"

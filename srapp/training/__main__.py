@@ -6,6 +6,8 @@ that are no ``srapp`` command.
   srapp checkpoint (float16 by default; ``--storage int8`` for the shipped weights).
 * ``stage -opt options/train/STAGE.yml --weights weights/rcan-x4.pth``: train one stage, export its
   EMA weights as int8 and replace the shipped file only if Set5 improved (:mod:`srapp.training.promote`).
+* ``promote OUT/NAME.json --weights weights/rcan-x4.pth``: the weights a sprint returned
+  (:mod:`srapp.sprint`) replace the shipped file only if Set5 improved; recorded like a stage.
 * ``ablate options/ablation/ --report docs/ablation.json``: train every run of the attention
   ablation that has not finished, benchmark and measure each, write the report
   (:mod:`srapp.training.ablation`).
@@ -20,11 +22,12 @@ import sys
 from pathlib import Path
 
 from ..checkpoints.srapp_format import STORAGE_DTYPES
+from ..data import dataset_path
 from . import OptionsError, evaluate
 from .ablation import DEFAULT_DATA, failed_runs, markdown_table, run_ablation, write_ablation_options
 from .export import export_weights
 from .options import load_yaml, resolve_paths
-from .promote import run_stage
+from .promote import HISTORY_FILE, promote_sprint, run_stage
 from .train import default_root
 
 
@@ -62,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     stage.add_argument("--weights", required=True, type=Path, help="the shipped file the stage may replace")
     stage.add_argument("--dataset", type=Path, default=None,
                        help="HR folder the stage is judged on (default: the option file's Set5 validation set)")
+    promote = tools.add_parser("promote", help="ship a sprint's weights only if Set5 improved")
+    promote.add_argument("report", type=Path, help="the sprint's report (OUT/NAME.json, beside OUT/NAME.pth)")
+    promote.add_argument("--weights", required=True, type=Path, help="the shipped file the weights may replace")
+    promote.add_argument("--dataset", type=Path, default=None,
+                         help="HR folder they are judged on (default: Set5 of the data folder)")
+    promote.add_argument("--history", type=Path, default=HISTORY_FILE,
+                         help="the record of stages to append to (default: the shipped weights' training_history.json)")
     ablate = tools.add_parser(
         "ablate", help="train, benchmark and measure every run of an attention ablation (resumable)",
         description="Exit status: 0 every run finished and was measured, 1 some run failed, 2 usage error.")
@@ -83,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.tool == "stage":
             dataset = args.dataset or validation_folder(args.opt)
             record = run_stage(args.opt, args.weights, dataset)
+            verdict = "promoted" if record.promoted else "kept the shipped file"
+            print(f"{record.stage}: Set5 {record.set5_before} -> {record.set5_after} dB; {verdict} ({args.weights})")
+        elif args.tool == "promote":
+            record = promote_sprint(args.report, args.weights, args.dataset or dataset_path("Set5"), args.history)
             verdict = "promoted" if record.promoted else "kept the shipped file"
             print(f"{record.stage}: Set5 {record.set5_before} -> {record.set5_after} dB; {verdict} ({args.weights})")
         elif args.tool == "export":

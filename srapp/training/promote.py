@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -26,6 +25,7 @@ import torch
 
 from .._atomic import atomic_write
 from ..checkpoints.weights import WEIGHTS_DIR
+from ..engine.devices import machine_description
 from .export import export_weights
 from .options import load_yaml
 
@@ -89,19 +89,6 @@ def append_history(record: StageRecord, history: Path = HISTORY_FILE) -> None:
         handle.write((json.dumps(records, indent=2) + "\n").encode())
 
 
-def machine_description() -> str:
-    flags = set()
-    try:
-        flags = {flag for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
-                 for flag in line.split(":", 1)[1].split()}
-    except OSError:
-        pass
-    features = [name for name in ("avx512f", "amx_bf16") if name in flags]
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or platform.machine()
-    return f"{device}, {os.cpu_count()} cores, {torch.get_num_threads()} threads" + (
-        f", {' '.join(features)}" if features else ", no AVX-512")
-
-
 def run_stage(opt_path: Path, target: Path, dataset: Path, history: Path = HISTORY_FILE) -> StageRecord:
     """Train the stage (resuming where a run stopped), export its EMA weights as int8, promote them
     if Set5 improved, and record the stage."""
@@ -117,6 +104,22 @@ def run_stage(opt_path: Path, target: Path, dataset: Path, history: Path = HISTO
     record = StageRecord(
         stage=str(opt["name"]), options=str(opt_path), target=str(target), iterations=int(opt["train"]["total_iter"]),
         seconds=round(seconds, 1), machine=machine_description(), set5_before=round(promotion.before, 4) if math.isfinite(promotion.before) else None,
+        set5_after=round(promotion.after, 4), promoted=promotion.promoted,
+    )
+    append_history(record, history)
+    return record
+
+
+def promote_sprint(report_path: Path, target: Path, dataset: Path, history: Path = HISTORY_FILE) -> StageRecord:
+    """Promote the weights a sprint returned (:mod:`srapp.sprint`; its report ``NAME.json`` beside
+    the ``NAME.pth`` it wrote) if they score better than ``target``, and record the sprint as a stage."""
+    report = json.loads(Path(report_path).read_text())
+    candidate = Path(report_path).parent / report["checkpoint"]
+    promotion = promote_if_better(candidate, target, set5_psnr(dataset))
+    record = StageRecord(
+        stage=str(report["recipe"]["name"]), options=str(report["recipe_file"]), target=str(target),
+        iterations=int(report["iterations"]), seconds=float(report["seconds"]), machine=str(report["machine"]),
+        set5_before=round(promotion.before, 4) if math.isfinite(promotion.before) else None,
         set5_after=round(promotion.after, 4), promoted=promotion.promoted,
     )
     append_history(record, history)
