@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,14 @@ def test_a_sprint_trains_and_leaves_scored_int8_weights(pack, tmp_path):
     assert any("skipped" in line for line in lines)
 
 
+def test_a_sprint_shortens_its_cycle_to_end_within_the_call_limit(pack, tmp_path):
+    lines = []
+    report = run_sprint(tiny_recipe(seconds=30, eval_seconds=100, batch=2), pack, tmp_path / "out", device="cpu",
+                        finish_within=loop.FINISH_RESERVE_SECONDS + 1.5, log=lines.append)
+    assert 0 < report.budget_seconds < 1.5 and report.seconds < 2.5
+    assert any("the cycle is shortened from 30 s" in line for line in lines)
+
+
 def test_a_sprint_warm_starts_from_its_init_checkpoint(pack, tmp_path):
     start = srapp.RCAN(**TINY)
     srapp.save_checkpoint(start, tmp_path / "start.pth")
@@ -213,6 +222,24 @@ def test_the_command_line_reports_usage_errors_with_the_file(tmp_path, capsys):
     assert sprint_main(["run", str(good), "--pack", str(tmp_path), "--out", str(tmp_path / "o"),
                         "--device", "cpu"]) == 2
     assert "no validation set 'Set5' in the pack" in capsys.readouterr().err
+
+
+def test_a_sprint_imports_nothing_a_lent_machine_lacks():
+    # The GPU machine has PyTorch, NumPy, OpenCV, Pillow and PyYAML, but no BasicSR, OpenVINO or Gradio.
+    code = ("import sys, srapp.sprint.__main__, srapp.sprint.loop; "
+            "print(sorted(m for m in ('basicsr', 'openvino', 'gradio', 'onnxruntime', 'spandrel') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPOSITORY)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_prepared_gpu_run_is_valid_bash_and_names_existing_recipes():
+    script = REPOSITORY / "srapp" / "sprint" / "lent_gpu.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    plans = next(line for line in script.read_text().splitlines() if line.startswith("for plan in "))
+    recipes = [word.split(":")[0] for word in plans.removeprefix("for plan in ").split(";")[0].split()]
+    assert recipes == ["rcan_x4_paper", "rcan_x4_shipped"]
+    for name in recipes:
+        assert load_recipe(REPOSITORY / "options" / "sprint" / f"{name}.yml").name == name
 
 
 # What travels -----------------------------------------------------------------------------------

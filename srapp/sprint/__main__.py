@@ -1,6 +1,6 @@
 """``python -m srapp.sprint run|travel``: a sprint's command line.
 
-* ``run options/sprint/RECIPE.yml --pack datasets/pack --out OUT [--seconds S] [--batch B] [--device D]``:
+* ``run options/sprint/RECIPE.yml --pack datasets/pack --out OUT [--seconds S] [--batch B] [--finish-within S] [--device D]``:
   train the recipe (see :mod:`srapp.sprint.loop`); exit status 0 when it finished, 2 on a usage
   error (a bad recipe, a missing pack folder).
 * ``travel --carry datasets/pack``: the bytes that would travel to a lent machine with those
@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", required=True, type=Path, help="where the weights and the report are written")
     run.add_argument("--seconds", type=float, help="wall time of the cosine cycle (default: the recipe's)")
     run.add_argument("--batch", type=int, help="one batch size instead of the recipe's (a dry run on a slow machine)")
+    run.add_argument("--finish-within", type=float, metavar="S",
+                     help="end the whole run within S seconds of its start, shortening the cycle if needed")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     travel = tools.add_parser("travel", help="bytes that would travel to a lent machine")
     travel.add_argument("--carry", action="append", default=[], metavar="PATH", help="an ignored path carried along")
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         from .recipe import load_recipe
 
         run_sprint(load_recipe(args.recipe), args.pack, args.out, seconds=args.seconds, batch=args.batch,
+                   finish_within=args.finish_within,
                    device=args.device,
                    log=lambda line: print(line, flush=True))
         return 0

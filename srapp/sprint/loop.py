@@ -68,6 +68,7 @@ class SprintReport:
     batch_probe: dict[int, float | None]  # patches/s of each candidate (None: out of memory)
     parameters: int
     first_step_seconds: float  # compilation included
+    budget_seconds: float = 0.0  # the cosine cycle's length
     iterations: int = 0
     seconds: float = 0.0
     iterations_per_second: float = 0.0
@@ -123,6 +124,7 @@ def build_network(recipe: Recipe, device: torch.device) -> nn.Module:
 
 
 COMPILE_BACKEND = "inductor"
+FINISH_RESERVE_SECONDS = 30.0  # the last evaluation, the int8 file's score and the report
 
 
 def compile_groups(network: nn.Module) -> None:
@@ -210,15 +212,22 @@ def validation_psnr(model: nn.Module | Path, folder: Path, device: torch.device)
 
 
 def run_sprint(recipe: Recipe, pack: Path, out: Path, *, seconds: float | None = None, batch: int | None = None,
-               device: str = "auto", log: Log = print) -> SprintReport:
+               finish_within: float | None = None, device: str = "auto", log: Log = print) -> SprintReport:
     """Train ``recipe`` on the pack's ``train_sets`` for ``seconds`` (default: the recipe's), scoring
     on its ``validation_set``; write ``OUT/<name>.pth`` (int8) and ``OUT/<name>.json`` (the report).
-    ``seconds`` and ``batch`` override the recipe's, for a dry run of it on a slow machine."""
+    ``seconds`` and ``batch`` override the recipe's, for a dry run of it on a slow machine.
+
+    ``finish_within``: the whole call must end within this many seconds of its start (a lent
+    machine's command limit). When loading, probing and compiling took longer than planned, the
+    cycle is shortened to end :data:`FINISH_RESERVE_SECONDS` before that, so it still ends annealed.
+    """
+    called = time.perf_counter()
     changes = {key: value for key, value in (("seconds", seconds), ("batch", batch)) if value is not None}
     if changes:
         recipe = recipe_from_dict({**recipe.as_dict(), **changes}, recipe.source)
     budget = recipe.seconds
     torch_device = resolve_device(device)
+    torch.backends.cudnn.benchmark = True  # one input shape for the whole run
     torch.manual_seed(recipe.seed)
     resolved = resolve_precision(recipe.precision, torch_device)
     if resolved.warning:
@@ -266,9 +275,15 @@ def run_sprint(recipe: Recipe, pack: Path, out: Path, *, seconds: float | None =
     synchronize(torch_device)
     report.first_step_seconds = round(time.perf_counter() - started, 2)
     log(f"sprint: first step {report.first_step_seconds:.1f} s (compiled: {report.compiled}); "
-        f"training {budget:.0f} s at batch {batch}, lr {peak:.2e}")
+        f"training at batch {batch}, lr {peak:.2e}")
 
     t0 = time.perf_counter()
+    if finish_within is not None:
+        left = finish_within - (t0 - called) - FINISH_RESERVE_SECONDS
+        if left < budget:
+            log(f"sprint: {left:.0f} s left before the {finish_within:.0f} s limit: the cycle is shortened from {budget:.0f} s")
+            budget = max(left, 1.0)
+    report.budget_seconds = round(budget, 2)
     iteration, losses = 1, [loss]
     next_eval = recipe.eval_seconds
     while (elapsed := time.perf_counter() - t0) < budget:
