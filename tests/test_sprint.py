@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,11 +51,12 @@ def pack(tmp_path_factory):
 # Recipes ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", sorted((REPOSITORY / "options" / "sprint").glob("*.yml")), ids=lambda p: p.name)
-def test_shipped_recipes_load_and_build(path):
+def test_shipped_recipes_load_and_their_init_files_fit(path):
     recipe = load_recipe(path)
-    assert recipe.name == path.stem and recipe.scale == 4
-    if recipe.init:
-        assert (REPOSITORY / recipe.init).is_file()
+    assert recipe.name == path.stem
+    if recipe.init:  # the shipped file it starts from has the recipe's network
+        network = loop.build_network(recipe, torch.device("cpu"))
+        assert network.scale == srapp.load_model(REPOSITORY / recipe.init).scale == recipe.scale
 
 
 @pytest.mark.parametrize("change, key", [
@@ -173,6 +175,15 @@ def test_a_sprint_trains_and_leaves_scored_int8_weights(pack, tmp_path):
     assert saved["iterations"] == report.iterations and saved["checkpoint"] == "tiny.pth"
     assert saved["recipe_file"] == "tiny.yml" and saved["recipe"]["config"] == TINY
     assert any("skipped" in line for line in lines)
+    # Its curve draws: one panel per report.
+    assert sprint_main(["plot", str(tmp_path / "out" / "tiny.json"), str(tmp_path / "out" / "tiny.json"),
+                        str(tmp_path / "out" / "tiny.json"), "-o", str(tmp_path / "curves.png")]) == 0
+    from PIL import Image
+
+    with Image.open(tmp_path / "curves.png") as chart:
+        assert chart.format == "PNG" and chart.size == (2 * 560, 2 * 400)
+        pixels = np.asarray(chart.convert("RGB"))
+    assert (pixels == (30, 70, 160)).all(axis=2).sum() > 20  # the curve's colour is drawn
 
 
 def test_a_sprint_shortens_its_cycle_to_end_within_the_call_limit(pack, tmp_path):
@@ -235,11 +246,14 @@ def test_a_sprint_imports_nothing_a_lent_machine_lacks():
 def test_the_prepared_gpu_run_is_valid_bash_and_names_existing_recipes():
     script = REPOSITORY / "srapp" / "sprint" / "lent_gpu.sh"
     subprocess.run(["bash", "-n", str(script)], check=True)
-    plans = next(line for line in script.read_text().splitlines() if line.startswith("for plan in "))
-    recipes = [word.split(":")[0] for word in plans.removeprefix("for plan in ").split(";")[0].split()]
-    assert recipes == ["rcan_x4_paper", "rcan_x4_shipped"]
-    for name in recipes:
+    text = script.read_text()
+    shared = re.search(r"^shared=\((.*)\)$", text, re.M).group(1).split()
+    alone = re.findall(r"^sprint (\w+) ", text, re.M)
+    assert alone == ["rcan_x4_paper"] and len(shared) == 4
+    for name in alone + shared:
         assert load_recipe(REPOSITORY / "options" / "sprint" / f"{name}.yml").name == name
+    # What comes back: one file per sprint's weights and one archive, within the call's 8 files.
+    assert len(alone + shared) + 1 <= 8
 
 
 # What travels -----------------------------------------------------------------------------------

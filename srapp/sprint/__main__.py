@@ -1,8 +1,9 @@
-"""``python -m srapp.sprint run|travel``: a sprint's command line.
+"""``python -m srapp.sprint run|plot|travel``: a sprint's command line.
 
 * ``run options/sprint/RECIPE.yml --pack datasets/pack --out OUT [--seconds S] [--batch B] [--finish-within S] [--device D]``:
   train the recipe (see :mod:`srapp.sprint.loop`); exit status 0 when it finished, 2 on a usage
   error (a bad recipe, a missing pack folder).
+* ``plot OUT/A.json OUT/B.json -o curves.png``: each report's validation curve, one panel each.
 * ``travel --carry datasets/pack``: the bytes that would travel to a lent machine with those
   carried paths, against the limit; exit status 1 when over it.
 """
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--finish-within", type=float, metavar="S",
                      help="end the whole run within S seconds of its start, shortening the cycle if needed")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    plot = tools.add_parser("plot", help="draw sprint reports' validation curves into a PNG")
+    plot.add_argument("reports", nargs="+", type=Path, help="sprint reports (OUT/NAME.json)")
+    plot.add_argument("-o", "--output", required=True, type=Path, help="the PNG to write")
     travel = tools.add_parser("travel", help="bytes that would travel to a lent machine")
     travel.add_argument("--carry", action="append", default=[], metavar="PATH", help="an ignored path carried along")
     args = parser.parse_args(argv)
@@ -39,6 +43,17 @@ def main(argv: list[str] | None = None) -> int:
             size = travelling_bytes(REPOSITORY, args.carry)
             print(f"{size / 2**20:.1f} MiB would travel (limit {TRAVEL_LIMIT / 2**20:.0f} MiB)")
             return 0 if size <= TRAVEL_LIMIT else 1
+        if args.tool == "plot":
+            import json
+
+            from .plot import plot_curves
+
+            try:
+                reports = [json.loads(path.read_text()) for path in args.reports]
+            except (OSError, ValueError) as error:
+                raise UsageError(f"cannot read a sprint report: {error}") from error
+            print(plot_curves(reports, args.output))
+            return 0
         from .loop import run_sprint
         from .recipe import load_recipe
 

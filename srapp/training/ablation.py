@@ -618,73 +618,41 @@ def markdown_table(report: dict[str, Any]) -> str:
 def plot_report(report: dict[str, Any], path: Path, benchmark_set: str | None = None) -> Path:
     """PSNR on one set (the last, BSD100 by default) against added GFLOPs and against latency,
     two panels, with the noise band (+-2 std of a single run) around ``none``; a PNG via Pillow."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
+
+    from ..charts import Axes, draw_axes, fonts, padded_range, save_png
 
     benchmark_set = benchmark_set or report["benchmark_sets"][-1]
     rows = [row for row in report["attentions"] if row.get(f"{benchmark_set}_psnr") is not None]
     none = next((row[f"{benchmark_set}_psnr"] for row in rows if row["attention"] == "none"), None)
     std = report["noise"]["psnr_std"].get(benchmark_set)
     band = None if none is None or not std else (none - 2 * std, none + 2 * std)
-    font = ImageFont.load_default(size=15)
-    small = ImageFont.load_default(size=13)
+    font, small = fonts()
     panel_w, panel_h, margin = 560, 430, (80, 30, 20, 60)  # left, top, right, bottom
     image = Image.new("RGB", (2 * panel_w, panel_h + 40), "white")
     draw = ImageDraw.Draw(image)
     draw.text((20, 8), f"RCAN x2 3x4x32, {report['runs'][0]['total_iter']} iterations: {benchmark_set} Y-PSNR "
               f"against added cost (band: none +-2 std of the seed noise)", fill="black", font=font)
-    psnrs = [row[f"{benchmark_set}_psnr"] for row in rows]
-    low, high = min(psnrs), max(psnrs)
-    if band is not None:
-        low, high = min(low, band[0]), max(high, band[1])
-    pad = max(0.02, 0.08 * (high - low))
-    low, high = low - pad, high + pad
+    psnrs = [row[f"{benchmark_set}_psnr"] for row in rows] + (list(band) if band is not None else [])
+    y_range = padded_range(psnrs, 0.08, minimum=0.02)
     for index, (key, label) in enumerate((("added_gflops", "added GFLOPs at 128x128 (vs none)"),
                                           ("latency_ms", "latency of a 128x128 upscale, ms"))):
         values = [row[key] for row in rows if row.get(key) is not None]
         if not values:
             continue
-        x0, y0 = index * panel_w + margin[0], 40 + margin[1]
-        x1, y1 = (index + 1) * panel_w - margin[2], 40 + panel_h - margin[3]
-        left, right = min(values), max(values)
-        span = right - left or 1.0
-        left, right = left - 0.06 * span, right + 0.12 * span
-
-        def to_xy(x: float, y: float) -> tuple[float, float]:
-            return (x0 + (x - left) / (right - left) * (x1 - x0), y1 - (y - low) / (high - low) * (y1 - y0))
-
+        box = (index * panel_w + margin[0], 40 + margin[1], (index + 1) * panel_w - margin[2], 40 + panel_h - margin[3])
+        axes = Axes(box, padded_range(values, 0.06, right_fraction=0.12), y_range)
         if band is not None:
-            draw.rectangle([x0, to_xy(left, band[1])[1], x1, to_xy(left, band[0])[1]], fill=(225, 232, 245))
-        draw.rectangle([x0, y0, x1, y1], outline="black")
-        for tick in _ticks(left, right):
-            x, _ = to_xy(tick, low)
-            draw.line([x, y1, x, y1 + 5], fill="black")
-            draw.text((x - 14, y1 + 8), f"{tick:g}", fill="black", font=small)
-        for tick in _ticks(low, high):
-            _, y = to_xy(left, tick)
-            draw.line([x0 - 5, y, x0, y], fill="black")
-            draw.text((x0 - 58, y - 7), f"{tick:.2f}", fill="black", font=small)
-        draw.text((x0 + 60, y1 + 28), label, fill="black", font=font)
-        draw.text((x0 - 75, y0 - 22), f"{benchmark_set} Y-PSNR, dB", fill="black", font=small)
+            draw.rectangle([box[0], axes.xy(0, band[1])[1], box[2], axes.xy(0, band[0])[1]], fill=(225, 232, 245))
+        draw_axes(draw, axes, label, f"{benchmark_set} Y-PSNR, dB")
         for row in rows:
             if row.get(key) is None:
                 continue
-            x, y = to_xy(row[key], row[f"{benchmark_set}_psnr"])
+            x, y = axes.xy(row[key], row[f"{benchmark_set}_psnr"])
             colour = (200, 40, 40) if row["attention"] == "none" else (30, 70, 160)
             draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=colour)
             draw.text((x + 6, y - 8), row["attention"], fill=colour, font=small)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as handle:
-        image.save(handle, format="PNG")
-    return path
-
-
-def _ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values (1, 2 or 5 times a power of ten apart) inside ``[low, high]``."""
-    raw = (high - low) / count
-    power = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = math.ceil(low / step) * step
-    return [round(first + i * step, 10) for i in range(int((high - first) / step) + 1)]
+    return save_png(image, path)
 
 
 __all__ = [
