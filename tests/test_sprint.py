@@ -131,6 +131,29 @@ def test_patches_are_aligned_windows_under_the_same_symmetry():
     assert len({bytes(p.numpy().tobytes()) for p in lq}) > 32  # windows and symmetries vary
 
 
+def test_a_batch_is_the_naive_crop_of_each_draw_under_its_symmetry():
+    rng = np.random.default_rng(3)
+    scale, patch = 2, 5
+    pairs = []
+    for height, width in ((7, 16), (11, 6), (5, 5)):  # varied sizes: the stack is padded
+        lr = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        pairs.append((rng.integers(0, 256, (height * scale, width * scale, 3), dtype=np.uint8), lr))
+    sampler = PatchSampler(pairs, scale, patch, device=torch.device("cpu"), seed=2)
+    draws = sampler.draw(48)
+    lq, gt = sampler.cut(draws)
+    assert lq.is_contiguous(memory_format=torch.channels_last)
+    assert set(draws.transforms.tolist()) == set(range(8))
+    for index, (image, row, col, transform) in enumerate(zip(*(t.tolist() for t in (
+            draws.images, draws.rows, draws.cols, draws.transforms)))):
+        hr, lr = (torch.from_numpy(a).permute(2, 0, 1) for a in pairs[image])
+        assert 0 <= row <= lr.shape[1] - patch and 0 <= col <= lr.shape[2] - patch
+        expected_lq = dihedral(lr[:, row:row + patch, col:col + patch], transform).float() / 255
+        expected_gt = dihedral(hr[:, row * scale:(row + patch) * scale, col * scale:(col + patch) * scale],
+                               transform).float() / 255
+        torch.testing.assert_close(lq[index], expected_lq, rtol=0, atol=0)
+        torch.testing.assert_close(gt[index], expected_gt, rtol=0, atol=0)
+
+
 def test_images_are_drawn_in_proportion_to_their_patch_positions():
     pairs = [(np.zeros((2 * s, 2 * s, 3), np.uint8) + i, np.zeros((s, s, 3), np.uint8) + i)
              for i, s in enumerate((5, 13))]  # 1 and 81 positions of a 5-pixel patch

@@ -3,8 +3,8 @@
 Every HR image is mod-cropped to the scale and its LR image made once, with the benchmark's
 MATLAB-compatible bicubic (:func:`srapp.engine.resize.imresize` of the whole image), so a patch is
 exactly a window of what the benchmark feeds the network. Both stay on the device as uint8
-(the 291 training images take about 0.2 GB), and a batch is cut there: no data loader, no copies
-from the host while training. Images are drawn in proportion to the patch positions they offer, a
+(the 291 training images take about 0.25 GB, padded to the largest), and a batch is cut there in
+one gather per resolution: no data loader, no copies from the host while training. Images are drawn in proportion to the patch positions they offer, a
 position uniformly, and each patch gets one of the 8 flips / quarter turns (BasicSR's
 ``use_hflip`` + ``use_rot``), the same for its LR and HR windows.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,34 +59,78 @@ def load_pairs(folders: list[Path], scale: int, min_lr_side: int) -> tuple[list[
     return pairs, skipped
 
 
+@dataclass(frozen=True)
+class Draws:
+    """Which patches a batch holds: image index, LR top-left corner and symmetry of each."""
+    images: torch.Tensor
+    rows: torch.Tensor
+    cols: torch.Tensor
+    transforms: torch.Tensor
+
+
 class PatchSampler:
-    """Random aligned (LR, HR) patches of resident training pairs, as float [0, 1] NCHW batches."""
+    """Random aligned (LR, HR) patches of resident training pairs, as float [0, 1] NCHW batches.
+
+    The images sit in two zero-padded uint8 stacks (N, H, W, 3), so a batch is one gather per
+    resolution: each output pixel reads the source pixel its window and symmetry map it to
+    (tables made by applying :func:`dihedral` to coordinate grids). The result is NCHW in
+    channels-last memory, as the network trains.
+    """
 
     def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], scale: int, patch: int,
                  device: torch.device, seed: int = 0) -> None:
         self.scale, self.patch, self.device = scale, patch, device
-        self.hr = [torch.from_numpy(hr).permute(2, 0, 1).contiguous().to(device) for hr, _ in pairs]
-        self.lr = [torch.from_numpy(lr).permute(2, 0, 1).contiguous().to(device) for _, lr in pairs]
-        positions = torch.tensor([(lr.shape[1] - patch + 1) * (lr.shape[2] - patch + 1) for lr in self.lr],
-                                 dtype=torch.float64)
+        self.lr, self.lr_sizes = _padded_stack([lr for _, lr in pairs], device)
+        self.hr, _ = _padded_stack([hr for hr, _ in pairs], device)
+        positions = (self.lr_sizes - patch + 1).prod(dim=1).to(torch.float64)
         self.weights = positions / positions.sum()
         self.generator = torch.Generator().manual_seed(seed)
+        self._lr_tables = _symmetry_tables(patch, device)
+        self._hr_tables = _symmetry_tables(patch * scale, device)
 
     def __len__(self) -> int:
-        return len(self.lr)
+        return len(self.lr_sizes)
+
+    def draw(self, batch: int) -> Draws:
+        images = torch.multinomial(self.weights, batch, replacement=True, generator=self.generator)
+        corners = torch.rand(batch, 2, generator=self.generator, dtype=torch.float64)
+        spans = (self.lr_sizes[images] - self.patch + 1).to(torch.float64)
+        rows, cols = (corners * spans).floor().long().unbind(1)
+        return Draws(images, rows, cols, torch.randint(0, 8, (batch,), generator=self.generator))
+
+    def cut(self, draws: Draws) -> tuple[torch.Tensor, torch.Tensor]:
+        images, rows, cols, transforms = (t.to(self.device) for t in
+                                          (draws.images, draws.rows, draws.cols, draws.transforms))
+        lq = _windows(self.lr, images, rows, cols, self._lr_tables, transforms)
+        gt = _windows(self.hr, images, rows * self.scale, cols * self.scale, self._hr_tables, transforms)
+        return lq, gt
 
     def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        images = torch.multinomial(self.weights, batch, replacement=True, generator=self.generator).tolist()
-        corners = torch.rand(batch, 2, generator=self.generator, dtype=torch.float64)
-        transforms = torch.randint(0, 8, (batch,), generator=self.generator).tolist()
-        p, s = self.patch, self.scale
-        lq, gt = [], []
-        for image, (fy, fx), transform in zip(images, corners.tolist(), transforms):
-            lr, hr = self.lr[image], self.hr[image]
-            y, x = int(fy * (lr.shape[1] - p + 1)), int(fx * (lr.shape[2] - p + 1))
-            lq.append(dihedral(lr[:, y:y + p, x:x + p], transform))
-            gt.append(dihedral(hr[:, y * s:(y + p) * s, x * s:(x + p) * s], transform))
-        return torch.stack(lq).float().div_(255), torch.stack(gt).float().div_(255)
+        return self.cut(self.draw(batch))
+
+
+def _padded_stack(images: list[np.ndarray], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    sizes = torch.tensor([image.shape[:2] for image in images])
+    stack = torch.zeros((len(images), *sizes.max(dim=0).values.tolist(), 3), dtype=torch.uint8)
+    for index, image in enumerate(images):
+        stack[index, :image.shape[0], :image.shape[1]] = torch.from_numpy(image)
+    return stack.to(device), sizes
+
+
+def _symmetry_tables(size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(8, size, size) source row and column, within the window, of every output pixel of each symmetry."""
+    grid_rows, grid_cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    rows = torch.stack([dihedral(grid_rows[None], t)[0] for t in range(8)])
+    cols = torch.stack([dihedral(grid_cols[None], t)[0] for t in range(8)])
+    return rows.to(device), cols.to(device)
+
+
+def _windows(stack: torch.Tensor, images: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+             tables: tuple[torch.Tensor, torch.Tensor], transforms: torch.Tensor) -> torch.Tensor:
+    source_rows = rows[:, None, None] + tables[0][transforms]
+    source_cols = cols[:, None, None] + tables[1][transforms]
+    pixels = stack[images[:, None, None], source_rows, source_cols]  # (B, size, size, 3)
+    return pixels.permute(0, 3, 1, 2).float().div_(255)
 
 
 def dihedral(image: torch.Tensor, transform: int) -> torch.Tensor:
