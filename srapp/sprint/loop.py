@@ -51,7 +51,7 @@ class CurvePoint:
     seconds: float  # since the end of the first step
     lr: float
     loss: float  # mean L1 since the previous point
-    psnr: float  # validation Y-PSNR of the EMA weights (fp32)
+    psnr: float | None  # validation Y-PSNR of the EMA weights (fp32); None: scoring failed
 
 
 @dataclass
@@ -79,6 +79,7 @@ class SprintReport:
     checkpoint: str = ""
     checkpoint_bytes: int = 0
     skipped_images: list[str] = field(default_factory=list)
+    scoring_errors: list[str] = field(default_factory=list)
 
     def write(self, path: Path) -> None:
         with atomic_write(path) as handle:
@@ -211,6 +212,23 @@ def validation_psnr(model: nn.Module | Path, folder: Path, device: torch.device)
     return float(report.mean()["psnr"])
 
 
+def _score(report: SprintReport, model: nn.Module | Path, folder: Path, device: torch.device, log: Log) -> float | None:
+    """:func:`validation_psnr`, or None with the error recorded and logged: a sprint runs once, on
+    a machine this code is not tested on, and its weights matter more than its own scores (they
+    are scored again where they are promoted)."""
+    try:
+        return round(validation_psnr(model, folder, device), 4)
+    except Exception as error:  # noqa: BLE001 (any failure of scoring must leave the training going)
+        message = f"scoring {model if isinstance(model, Path) else 'the EMA weights'} failed: {type(error).__name__}: {error}"
+        report.scoring_errors.append(message[:500])
+        log(f"sprint: {message}")
+        return None
+
+
+def _dB(value: float | None) -> str:
+    return "(not scored)" if value is None else f"{value:.4f} dB"
+
+
 def run_sprint(recipe: Recipe, pack: Path, out: Path, *, seconds: float | None = None, batch: int | None = None,
                finish_within: float | None = None, device: str = "auto", log: Log = print) -> SprintReport:
     """Train ``recipe`` on the pack's ``train_sets`` for ``seconds`` (default: the recipe's), scoring
@@ -255,8 +273,8 @@ def run_sprint(recipe: Recipe, pack: Path, out: Path, *, seconds: float | None =
         first_step_seconds=0.0, checkpoint=checkpoint.name, skipped_images=skipped,
     )
     if recipe.init:
-        report.init_psnr = validation_psnr(average.model, validation, torch_device)
-        log(f"sprint: {recipe.init} scores {report.init_psnr:.4f} dB on {recipe.validation_set}")
+        report.init_psnr = _score(report, average.model, validation, torch_device, log)
+        log(f"sprint: {recipe.init} scores {_dB(report.init_psnr)} on {recipe.validation_set}")
 
     peak, warmup = report.lr, recipe.warmup_iterations
     if recipe.compile:
@@ -302,11 +320,11 @@ def run_sprint(recipe: Recipe, pack: Path, out: Path, *, seconds: float | None =
     _record(report, average, recipe, validation, checkpoint, report_path, iteration, report.seconds,
             recipe.min_lr, losses, torch_device, log)
     report.final_psnr_fp32 = report.curve[-1].psnr
-    report.final_psnr_int8 = validation_psnr(checkpoint, validation, torch_device)
+    report.final_psnr_int8 = _score(report, checkpoint, validation, torch_device, log)
     report.checkpoint_bytes = checkpoint.stat().st_size
     report.write(report_path)
     log(f"sprint: {iteration} iterations in {report.seconds:.0f} s; {recipe.validation_set} "
-        f"{report.final_psnr_fp32:.4f} dB (fp32), {report.final_psnr_int8:.4f} dB ({checkpoint.name}, int8, "
+        f"{_dB(report.final_psnr_fp32)} (fp32), {_dB(report.final_psnr_int8)} ({checkpoint.name}, int8, "
         f"{report.checkpoint_bytes / 2**20:.1f} MiB)")
     return report
 
@@ -316,10 +334,10 @@ def _record(report: SprintReport, average: ExponentialAverage, recipe: Recipe, v
             device: torch.device, log: Log) -> None:
     """Score the EMA weights, write them and the report so far."""
     loss = float(torch.stack(losses).mean()) if losses else float("nan")
-    psnr = validation_psnr(average.model, validation, device)
-    report.curve.append(CurvePoint(iteration, round(elapsed, 2), lr, round(loss, 6), round(psnr, 4)))
     save_checkpoint(average.model, checkpoint, dtype=torch.int8)
+    psnr = _score(report, average.model, validation, device, log)
+    report.curve.append(CurvePoint(iteration, round(elapsed, 2), lr, round(loss, 6), psnr))
     report.iterations = iteration
     report.write(report_path)
     log(f"sprint: iteration {iteration}, {elapsed:.0f} s, lr {lr:.2e}, L1 {loss:.5f}, "
-        f"{recipe.validation_set} {psnr:.4f} dB")
+        f"{recipe.validation_set} {_dB(psnr)}")

@@ -28,7 +28,7 @@ def plot_curves(reports: list[dict[str, Any]], path: str | os.PathLike) -> Path:
         left, top = (index % COLUMNS) * PANEL_WIDTH, (index // COLUMNS) * PANEL_HEIGHT
         recipe = report["recipe"]
         points = [(0, report["init_psnr"])] if report.get("init_psnr") is not None else []
-        points += [(point["iteration"], point["psnr"]) for point in report["curve"]]
+        points += [(point["iteration"], point["psnr"]) for point in report["curve"] if point["psnr"] is not None]
         draw.text((left + 20, top + 8), f"{recipe['name']}: {recipe['validation_set']} Y-PSNR (EMA, fp32)",
                   fill="black", font=font)
         draw.text((left + 20, top + 28), f"batch {report['batch']}, {report['seconds']:.0f} s, "
