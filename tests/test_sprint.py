@@ -183,6 +183,10 @@ def test_a_sprint_trains_and_leaves_scored_int8_weights(pack, tmp_path):
     lines = []
     report = run_sprint(tiny_recipe(), pack, tmp_path / "out", device="cpu", log=lines.append)
     assert report.iterations > 1 and 2.0 <= report.seconds < 4.0
+    assert 0 < report.scoring_seconds < report.seconds  # evaluations every second of a 2 s cycle
+    assert report.iterations_per_second == pytest.approx(
+        report.iterations / (report.seconds - report.scoring_seconds), rel=0.01)
+    assert report.patches_per_second == pytest.approx(report.iterations_per_second * report.batch, rel=0.01)
     assert report.batch in (2, 4) and set(report.batch_probe) == {2, 4}
     assert len(report.skipped_images) == 1 and "too_small" in report.skipped_images[0]
     assert len(report.curve) >= 2 and report.curve[-1].iteration == report.iterations

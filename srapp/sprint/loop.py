@@ -70,8 +70,11 @@ class SprintReport:
     first_step_seconds: float  # compilation included
     budget_seconds: float = 0.0  # the cosine cycle's length
     iterations: int = 0
-    seconds: float = 0.0
-    iterations_per_second: float = 0.0
+    seconds: float = 0.0  # the cycle's wall time, scoring included
+    scoring_seconds: float = 0.0  # of which scoring and writing checkpoints
+    iterations_per_second: float = 0.0  # of training alone
+    patches_per_second: float = 0.0
+    peak_gpu_memory_gib: float | None = None
     curve: list[CurvePoint] = field(default_factory=list)
     init_psnr: float | None = None  # the starting weights, when the recipe warm-starts
     final_psnr_fp32: float | None = None  # EMA weights, float32
@@ -310,13 +313,19 @@ def run_sprint(recipe: Recipe, pack: Path, out: Path, *, seconds: float | None =
         average.update()
         iteration += 1
         if elapsed >= next_eval:
+            scoring = time.perf_counter()
             _record(report, average, recipe, validation, checkpoint, report_path, iteration, elapsed, lr, losses,
                     torch_device, log)
+            report.scoring_seconds = round(report.scoring_seconds + time.perf_counter() - scoring, 2)
             losses, next_eval = [], elapsed + recipe.eval_seconds
     synchronize(torch_device)
     report.seconds = round(time.perf_counter() - t0, 2)
     report.iterations = iteration
-    report.iterations_per_second = round(iteration / max(report.seconds, 1e-9), 3)
+    training_seconds = max(report.seconds - report.scoring_seconds, 1e-9)
+    report.iterations_per_second = round(iteration / training_seconds, 3)
+    report.patches_per_second = round(iteration * batch / training_seconds, 1)
+    if torch_device.type == "cuda":
+        report.peak_gpu_memory_gib = round(torch.cuda.max_memory_allocated(torch_device) / 2**30, 2)
     _record(report, average, recipe, validation, checkpoint, report_path, iteration, report.seconds,
             recipe.min_lr, losses, torch_device, log)
     report.final_psnr_fp32 = report.curve[-1].psnr
