@@ -14,7 +14,8 @@
 # The call: run(command="bash srapp/sprint/lent_gpu.sh", carry=["datasets/sprint_pack"], timeout_s=600)
 # Afterwards: copy the returned files to a writable folder, tar -xf reports.tar there, then
 #   python -m srapp.training promote FOLDER/rcan_x4_shipped.json --weights weights/rcan-x4.pth  (and so on)
-# A dry run on a CPU: OUT=/tmp/sprint PYTHON=.venv/bin/python \
+# Without a GPU each sprint stops at once (--device cuda). A dry run on a CPU (later arguments win):
+#   OUT=/tmp/sprint PYTHON=.venv/bin/python \
 #   SPRINT_ARGS="--device cpu --batch 2 --seconds 20" bash srapp/sprint/lent_gpu.sh
 set -u -o pipefail
 out=${OUT:?set OUT to the folder that receives the weights and reports}
@@ -38,7 +39,7 @@ trap bundle EXIT
 sprint() {  # RECIPE END: train RECIPE, ending within END seconds of the call's start
   # shellcheck disable=SC2086  # SPRINT_ARGS holds several arguments
   "$python" -m srapp.sprint run "options/sprint/$1.yml" --pack "$pack" --out "$work" \
-    --finish-within $(( $2 - SECONDS )) ${SPRINT_ARGS:-} > "$work/$1.log" 2>&1
+    --finish-within $(( $2 - SECONDS )) --device cuda ${SPRINT_ARGS:-} > "$work/$1.log" 2>&1
 }
 
 status=0
