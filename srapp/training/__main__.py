@@ -27,7 +27,7 @@ from . import OptionsError, evaluate
 from .ablation import DEFAULT_DATA, failed_runs, markdown_table, run_ablation, write_ablation_options
 from .export import export_weights
 from .options import load_yaml, resolve_paths
-from .promote import HISTORY_FILE, promote_sprint, run_stage
+from .promote import HISTORY_FILE, StageRecord, promote_sprint, run_stage
 from .train import default_root
 
 
@@ -45,6 +45,11 @@ def benchmark_set(text: str) -> tuple[str, str]:
     if not (name and separator and folder):
         raise argparse.ArgumentTypeError(f"expected NAME=FOLDER, got {text!r}")
     return name, folder
+
+
+def print_verdict(record: StageRecord) -> None:
+    verdict = "promoted" if record.promoted else "kept the shipped file"
+    print(f"{record.stage}: Set5 {record.set5_before} -> {record.set5_after} dB; {verdict} ({record.target})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,13 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"results in {evaluate(args.opt, root=args.root)}")
         elif args.tool == "stage":
             dataset = args.dataset or validation_folder(args.opt)
-            record = run_stage(args.opt, args.weights, dataset)
-            verdict = "promoted" if record.promoted else "kept the shipped file"
-            print(f"{record.stage}: Set5 {record.set5_before} -> {record.set5_after} dB; {verdict} ({args.weights})")
+            print_verdict(run_stage(args.opt, args.weights, dataset))
         elif args.tool == "promote":
-            record = promote_sprint(args.report, args.weights, args.dataset or dataset_path("Set5"), args.history)
-            verdict = "promoted" if record.promoted else "kept the shipped file"
-            print(f"{record.stage}: Set5 {record.set5_before} -> {record.set5_after} dB; {verdict} ({args.weights})")
+            print_verdict(promote_sprint(args.report, args.weights, args.dataset or dataset_path("Set5"), args.history))
         elif args.tool == "export":
             out = export_weights(args.checkpoint, args.opt, args.output, dtype=STORAGE_DTYPES[args.storage])
             print(f"{out}: {out.stat().st_size / 2**20:.2f} MiB")
