@@ -4,7 +4,7 @@
 #      configuration does per second on the GPU (its 15.7 MiB int8 file comes back, but would not ship);
 #   2. the four shipped networks at once until 570 s (rcan_x4, san_x4, rcan_x3, rcan_x2 _shipped), each
 #      warm-started from its file in weights/: the sprints that can replace a shipped file. They are
-#      small enough that one alone leaves the GPU mostly idle, so they share it.
+#      small (3.3-3.5M parameters), so they share the GPU, one process each.
 # Each sprint ends its cosine cycle early when loading and compiling took longer than planned
 # (--finish-within), so the call ends inside its limit. A call returns at most 8 files: the weights
 # come back as OUT/<recipe>.pth, the reports, logs and machine.txt in OUT/reports.tar.
