@@ -6,11 +6,13 @@ import json
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from srapp import RCAN, save_checkpoint
 from srapp.engine.image_io import write_image
 from srapp.engine.resize import imresize
+from srapp.errors import UsageError
 from srapp.training.promote import StageRecord, append_history, promote_if_better, set5_psnr
 
 
@@ -68,3 +70,12 @@ def test_stages_are_appended_to_the_history(tmp_path):
         append_history(StageRecord("s", "o.yml", "w.pth", 10, 1.5, "cpu", None, 30.0, promoted), history)
     records = json.loads(history.read_text())
     assert [r["promoted"] for r in records] == [True, False] and records[0]["set5_before"] is None
+
+
+def test_a_score_over_a_folder_with_a_broken_image_is_refused(tmp_path):
+    dataset = hr_folder(tmp_path)
+    checkpoint = save_checkpoint(tiny(1.0), tmp_path / "a.pth")
+    assert math.isfinite(set5_psnr(dataset)(checkpoint))
+    (dataset / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(UsageError, match=r"hr: 1 of 3 images failed"):
+        set5_psnr(dataset)(checkpoint)

@@ -218,7 +218,7 @@ def test_a_sprint_whose_scoring_fails_still_leaves_its_weights(pack, tmp_path, m
     def broken(model, folder, device):
         raise RuntimeError("no kernel for this")
 
-    monkeypatch.setattr(loop, "validation_psnr", broken)
+    monkeypatch.setattr(loop, "mean_psnr", broken)
     lines = []
     report = run_sprint(tiny_recipe(seconds=0.5, eval_seconds=10, batch=2), pack, tmp_path / "out", device="cpu",
                         log=lines.append)

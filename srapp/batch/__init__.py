@@ -1,6 +1,6 @@
 """Batch glue over the engine: input planning, the batch runner, the benchmark protocol, reports."""
 
-from .benchmark import benchmark
+from .benchmark import benchmark, mean_psnr
 from ..errors import UsageError
 from .inputs import Job, plan_jobs, shard
 from .report import ImageRecord, Report, merge
@@ -8,5 +8,5 @@ from .runner import DEFAULT_MAX_PIXELS, BatchRunner, check_output_folder
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "BatchRunner", "ImageRecord", "Job", "Report", "UsageError", "benchmark",
-    "check_output_folder", "merge", "plan_jobs", "shard",
+    "check_output_folder", "mean_psnr", "merge", "plan_jobs", "shard",
 ]

@@ -17,6 +17,7 @@ from ..engine.image_files import list_images
 from ..engine.image_io import READABLE_SUFFIXES, read_image
 from ..errors import ImageError, UsageError
 from ..engine.resize import imresize
+from ..engine.models import ModelInput
 from ..engine.upscale import Upscaler
 from ..metrics import score
 from ..pixels import mod_crop
@@ -58,3 +59,13 @@ def benchmark(
         record.seconds = round(time.perf_counter() - started, 4)
         report.images.append(record)
     return report
+
+
+def mean_psnr(model: ModelInput, dataset: str | os.PathLike, device: str = "cpu") -> float:
+    """The figure a trained model is judged by: mean Y-PSNR of :func:`benchmark` in fp32 on the
+    PyTorch backend, over every image of ``dataset`` (a UsageError if any of them fails: a mean
+    over fewer images would not compare)."""
+    report = benchmark(Upscaler(model, precision="fp32", backend="torch", device=device), dataset, with_lpips=False)
+    if report.failed:
+        raise UsageError(f"{dataset}: {report.failed} of {len(report.images)} images failed, so no mean PSNR")
+    return float(report.mean()["psnr"])

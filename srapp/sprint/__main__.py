@@ -58,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         from .recipe import load_recipe
 
         run_sprint(load_recipe(args.recipe), args.pack, args.out, seconds=args.seconds, batch=args.batch,
-                   finish_within=args.finish_within,
-                   device=args.device,
-                   log=lambda line: print(line, flush=True))
+                   finish_within=args.finish_within, device=args.device, log=lambda line: print(line, flush=True))
         return 0
     except UsageError as error:
         print(f"srapp.sprint: {error}", file=sys.stderr)

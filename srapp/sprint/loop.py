@@ -33,11 +33,10 @@ from torch import nn
 
 from .._atomic import atomic_write
 from ..archs import ARCHITECTURES
-from ..batch import benchmark
+from ..batch import mean_psnr
 from ..checkpoints import load_model, save_checkpoint
 from ..engine.devices import machine_description, resolve_device
 from ..engine.precision import autocast, resolve_precision
-from ..engine.upscale import Upscaler
 from ..errors import UsageError
 from .patches import PatchSampler, load_pairs
 from .recipe import THROUGHPUT_TOLERANCE, Recipe, recipe_from_dict
@@ -103,8 +102,7 @@ class ExponentialAverage:
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self.decay, self.updates = decay, 0
-        self._source = [p for p in model.parameters()]
-        self._target = [p for p in self.model.parameters()]
+        self._source, self._target = list(model.parameters()), list(self.model.parameters())
 
     @torch.no_grad()
     def update(self) -> None:
@@ -206,21 +204,12 @@ def smallest_sufficient_batch(throughput: dict[int, float | None]) -> int:
     return min(batch for batch, rate in measured.items() if rate >= THROUGHPUT_TOLERANCE * best)
 
 
-def validation_psnr(model: nn.Module | Path, folder: Path, device: torch.device) -> float:
-    """srapp's benchmark figure: mean Y-PSNR over ``folder`` (crop = scale, fp32, PyTorch)."""
-    upscaler = Upscaler(model, device=str(device), backend="torch", precision="fp32")
-    report = benchmark(upscaler, folder, with_lpips=False)
-    if report.failed:
-        raise UsageError(f"{folder}: the validation set has images that failed: {report.failed}")
-    return float(report.mean()["psnr"])
-
-
 def _score(report: SprintReport, model: nn.Module | Path, folder: Path, device: torch.device, log: Log) -> float | None:
-    """:func:`validation_psnr`, or None with the error recorded and logged: a sprint runs once, on
+    """:func:`srapp.batch.mean_psnr`, or None with the error recorded and logged: a sprint runs once, on
     a machine this code is not tested on, and its weights matter more than its own scores (they
     are scored again where they are promoted)."""
     try:
-        return round(validation_psnr(model, folder, device), 4)
+        return round(mean_psnr(model, folder, str(device)), 4)
     except Exception as error:  # noqa: BLE001 (any failure of scoring must leave the training going)
         message = f"scoring {model if isinstance(model, Path) else 'the EMA weights'} failed: {type(error).__name__}: {error}"
         report.scoring_errors.append(message[:500])

@@ -4,9 +4,10 @@ Every HR image is mod-cropped to the scale and its LR image made once, with the 
 MATLAB-compatible bicubic (:func:`srapp.engine.resize.imresize` of the whole image), so a patch is
 exactly a window of what the benchmark feeds the network. Both stay on the device as uint8
 (the 291 training images take about 0.25 GB, padded to the largest), and a batch is cut there in
-one gather per resolution: no data loader, no copies from the host while training. Images are drawn in proportion to the patch positions they offer, a
-position uniformly, and each patch gets one of the 8 flips / quarter turns (BasicSR's
-``use_hflip`` + ``use_rot``), the same for its LR and HR windows.
+one gather per resolution: no data loader, no copies from the host while training. Images are
+drawn in proportion to the patch positions they offer, a position uniformly, and each patch gets
+one of the 8 flips / quarter turns (BasicSR's ``use_hflip`` + ``use_rot``), the same for its LR
+and HR windows.
 """
 
 from __future__ import annotations

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -58,28 +56,16 @@ def promote_if_better(candidate: Path, target: Path, score: Callable[[Path], flo
     after = score(candidate)
     promoted = after > before
     if promoted:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        os.close(descriptor)
-        try:
-            shutil.copyfile(candidate, temporary)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with open(candidate, "rb") as source, atomic_write(target) as handle:
+            shutil.copyfileobj(source, handle)
     return Promotion(before, after, promoted)
 
 
 def set5_psnr(dataset: Path) -> Callable[[Path], float]:
-    """The score a stage is judged by: mean Y-PSNR of a checkpoint on ``dataset`` (fp32, PyTorch)."""
-    from ..batch import benchmark
-    from ..engine.upscale import Upscaler
+    """The score a stage is judged by: :func:`srapp.batch.mean_psnr` of a checkpoint on ``dataset``."""
+    from ..batch import mean_psnr
 
-    def score(path: Path) -> float:
-        upscaler = Upscaler(path, precision="fp32", backend="torch", device="cpu")
-        return float(benchmark(upscaler, dataset, with_lpips=False).mean()["psnr"])
-
-    return score
+    return lambda path: mean_psnr(path, dataset)
 
 
 def append_history(record: StageRecord, history: Path = HISTORY_FILE) -> None:
@@ -87,6 +73,19 @@ def append_history(record: StageRecord, history: Path = HISTORY_FILE) -> None:
     records.append(asdict(record))
     with atomic_write(history) as handle:
         handle.write((json.dumps(records, indent=2) + "\n").encode())
+
+
+def _promote_and_record(candidate: Path, target: Path, dataset: Path, history: Path, *, stage: str, options: str,
+                        iterations: int, seconds: float, machine: str) -> StageRecord:
+    """:func:`promote_if_better` by Set5 PSNR, and the stage appended to ``history``."""
+    promotion = promote_if_better(candidate, target, set5_psnr(dataset))
+    record = StageRecord(
+        stage=stage, options=options, target=str(target), iterations=iterations, seconds=seconds, machine=machine,
+        set5_before=round(promotion.before, 4) if math.isfinite(promotion.before) else None,
+        set5_after=round(promotion.after, 4), promoted=promotion.promoted,
+    )
+    append_history(record, history)
+    return record
 
 
 def run_stage(opt_path: Path, target: Path, dataset: Path, history: Path = HISTORY_FILE) -> StageRecord:
@@ -100,14 +99,9 @@ def run_stage(opt_path: Path, target: Path, dataset: Path, history: Path = HISTO
     seconds = time.perf_counter() - started
     candidate = export_weights(experiment / "models" / "net_g_latest.pth", opt_path,
                                experiment / f"{target.stem}_candidate.pth", dtype=torch.int8)
-    promotion = promote_if_better(candidate, target, set5_psnr(dataset))
-    record = StageRecord(
-        stage=str(opt["name"]), options=str(opt_path), target=str(target), iterations=int(opt["train"]["total_iter"]),
-        seconds=round(seconds, 1), machine=machine_description(), set5_before=round(promotion.before, 4) if math.isfinite(promotion.before) else None,
-        set5_after=round(promotion.after, 4), promoted=promotion.promoted,
-    )
-    append_history(record, history)
-    return record
+    return _promote_and_record(candidate, target, dataset, history, stage=str(opt["name"]), options=str(opt_path),
+                               iterations=int(opt["train"]["total_iter"]), seconds=round(seconds, 1),
+                               machine=machine_description())
 
 
 def promote_sprint(report_path: Path, target: Path, dataset: Path, history: Path = HISTORY_FILE) -> StageRecord:
@@ -115,12 +109,6 @@ def promote_sprint(report_path: Path, target: Path, dataset: Path, history: Path
     the ``NAME.pth`` it wrote) if they score better than ``target``, and record the sprint as a stage."""
     report = json.loads(Path(report_path).read_text())
     candidate = Path(report_path).parent / report["checkpoint"]
-    promotion = promote_if_better(candidate, target, set5_psnr(dataset))
-    record = StageRecord(
-        stage=str(report["recipe"]["name"]), options=str(report["recipe_file"]), target=str(target),
-        iterations=int(report["iterations"]), seconds=float(report["seconds"]), machine=str(report["machine"]),
-        set5_before=round(promotion.before, 4) if math.isfinite(promotion.before) else None,
-        set5_after=round(promotion.after, 4), promoted=promotion.promoted,
-    )
-    append_history(record, history)
-    return record
+    return _promote_and_record(candidate, target, dataset, history, stage=str(report["recipe"]["name"]),
+                               options=str(report["recipe_file"]), iterations=int(report["iterations"]),
+                               seconds=float(report["seconds"]), machine=str(report["machine"]))
