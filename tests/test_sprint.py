@@ -331,7 +331,8 @@ def test_promote_ships_a_sprint_only_when_it_beats_the_shipped_file(pack, tmp_pa
     untrained = srapp.RCAN(**TINY)
     with torch.no_grad():
         for parameter in untrained.parameters():
-            parameter.zero_()  # outputs the DIV2K mean colour: far below anything trained
+            parameter.zero_()
+        untrained.tail.bias.fill_(-255.0)  # a black image: far below even a few iterations from random weights
     target, history = tmp_path / "weights" / "tiny.pth", tmp_path / "weights" / "training_history.json"
     srapp.save_checkpoint(untrained, target)
     from srapp.training import promote
