@@ -10,6 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
+from srapp.cli.options import positive_int
 from srapp.web import Limits, WebService, launch
 
 
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="address to listen on (default: %(default)s; 0.0.0.0 for every interface)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SRAPP_PORT", 7860)),
                         help="port (default: %(default)s)")
-    parser.add_argument("--max-pixels", type=int, default=int(os.environ.get("SRAPP_MAX_PIXELS", 16_000_000)),
+    parser.add_argument("--max-pixels", type=positive_int, default=int(os.environ.get("SRAPP_MAX_PIXELS", 16_000_000)),
                         help="largest input image in pixels (default: %(default)s)")
     parser.add_argument("--max-upload", default=os.environ.get("SRAPP_MAX_UPLOAD", "50mb"),
                         help="largest upload, e.g. 50mb (default: %(default)s)")

@@ -614,3 +614,14 @@ def test_torchrun_splits_inputs_and_rank0_writes_merged_report(tmp_path):
     assert "b_broken.png" in _by_name(report)["b_broken.png"]["error"]
     assert "4 of 5" in completed.stdout, log  # rank 0 prints the merged table once
     assert completed.stdout.count("4 of 5") == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_max_pixels_below_one_is_a_usage_error(value, tmp_path, capsys):
+    image = _write_png(tmp_path / "small.png", _noise((20, 24, 3), 0))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["upscale", str(image), "-o", str(tmp_path / "out"), "--model", "bicubic", "--scale", "2",
+              "--max-pixels", value, "-q"])
+    assert exit_info.value.code == 2
+    assert "--max-pixels" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

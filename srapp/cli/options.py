@@ -72,6 +72,17 @@ def jpeg_quality(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a JPEG quality (an integer from 1 to 100)") from error
 
 
+def positive_int(text: str) -> int:
+    """A count that must be at least 1 (``--max-pixels``): 0 or less would refuse every image."""
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from error
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
 def name_suffix(text: str) -> str:
     """``--suffix``: a non-empty piece of a file name (no folder separators)."""
     if not text or text in (".", "..") or any(separator in text for separator in ("/", "\\", "\0")):

@@ -12,7 +12,7 @@ from ..engine.image_io import DEFAULT_JPEG_QUALITY
 from ..errors import UsageError
 from . import exit_status
 from .options import (
-    add_model_options, add_report_option, build_upscaler, check_report_option, jpeg_quality, name_suffix, write_report,
+    add_model_options, add_report_option, build_upscaler, check_report_option, jpeg_quality, name_suffix, positive_int, write_report,
 )
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
@@ -39,7 +39,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                         "folder (or inside one with --recursive), where existing files are then never replaced")
     parser.add_argument("--jpeg-quality", type=jpeg_quality, default=DEFAULT_JPEG_QUALITY, metavar="N",
                         help="JPEG quality 1-100 for --ext jpg (default: %(default)s)")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+    parser.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                         help="refuse larger inputs (default: %(default)s)")
     parser.set_defaults(run=run)
 
