@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="address to listen on (default: %(default)s; 0.0.0.0 for every interface)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SRAPP_PORT", 7860)),
                         help="port (default: %(default)s)")
-    parser.add_argument("--max-pixels", type=positive_int, default=int(os.environ.get("SRAPP_MAX_PIXELS", 16_000_000)),
+    # A string default goes through positive_int too, so SRAPP_MAX_PIXELS=0 is refused like --max-pixels 0.
+    parser.add_argument("--max-pixels", type=positive_int,
+                        default=os.environ.get("SRAPP_MAX_PIXELS", str(Limits.max_pixels)),
                         help="largest input image in pixels (default: %(default)s)")
     parser.add_argument("--max-upload", default=os.environ.get("SRAPP_MAX_UPLOAD", "50mb"),
                         help="largest upload, e.g. 50mb (default: %(default)s)")

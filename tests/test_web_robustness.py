@@ -457,3 +457,12 @@ def test_a_folder_being_written_is_not_swept(service, tmp_path):
         assert folder.is_dir()
     # the result is its own preview
     assert {p.name for p in folder.iterdir()} == {"photo_tiny-x2.png", "preview-bicubic.png"}
+
+
+@pytest.mark.parametrize("given", [{"argv": ["--max-pixels", "0"]}, {"env": "0"}, {"env": "-3"}])
+def test_app_refuses_a_pixel_limit_below_one_before_serving(given):
+    environment = {**os.environ, "SRAPP_MAX_PIXELS": given.get("env", "")} if "env" in given else os.environ
+    completed = subprocess.run([sys.executable, str(REPOSITORY / "app.py"), *given.get("argv", [])],
+                               capture_output=True, text=True, timeout=120, env=environment)
+    assert completed.returncode == 2, completed.stderr
+    assert "--max-pixels" in completed.stderr and "must be at least 1" in completed.stderr

@@ -12,7 +12,8 @@ from ..engine.image_io import DEFAULT_JPEG_QUALITY
 from ..errors import UsageError
 from . import exit_status
 from .options import (
-    add_model_options, add_report_option, build_upscaler, check_report_option, jpeg_quality, name_suffix, positive_int, write_report,
+    add_model_options, add_report_option, build_upscaler, check_report_option, jpeg_quality, name_suffix, positive_int,
+    write_report,
 )
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
