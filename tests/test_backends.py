@@ -199,8 +199,9 @@ def test_padded_and_cropped_output_equals_the_unpadded_away_from_the_padding(rca
 # --- the engine's features on OpenVINO ---------------------------------------------------------
 
 def upscalers(network: nn.Module, **settings) -> tuple[srapp.Upscaler, srapp.Upscaler]:
-    return (srapp.Upscaler(network, backend="openvino", device="cpu", **settings),
-            srapp.Upscaler(network, backend="torch", device="cpu", **settings))
+    # fp32 on both: "auto" picks bf16 on CPUs with fast bf16 (AVX512-BF16, AMX)
+    return (srapp.Upscaler(network, backend="openvino", device="cpu", precision="fp32", **settings),
+            srapp.Upscaler(network, backend="torch", device="cpu", precision="fp32", **settings))
 
 
 def test_tiled_equals_whole_on_openvino(rcan):

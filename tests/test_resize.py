@@ -169,7 +169,8 @@ def test_bad_arguments_are_refused():
 @pytest.mark.parametrize("layout", ["rgb", "gray", "rgba"])
 def test_upscaler_outscale_and_alpha_match_the_whole_image_path(layout):
     image = random_image((19, 23) + LAYOUTS[layout], np.uint8, seed=9)
-    upscaler = Upscaler(nn.Upsample(scale_factor=2, mode="nearest"), scale=2, tile=0, device="cpu", outscale=3.3)
+    upscaler = Upscaler(nn.Upsample(scale_factor=2, mode="nearest"), scale=2, tile=0, device="cpu", precision="fp32",
+                        outscale=3.3)
     result = upscaler(image)
     shape = upscaler.output_shape(19, 23)
     planes = image if image.ndim == 3 else image[:, :, None]

@@ -106,7 +106,7 @@ def test_tiled_forward_streams_rows_through_finish():
 # Tests that compare with a direct torch forward pass, or count the calls a module sees, pin the
 # torch backend: the OpenVINO path pads whole images to multiples of 32 (its own checks, with the
 # measured tolerance, are in test_backends.py) and runs a converted graph, not the module.
-TORCH = {"backend": "torch", "device": "cpu"}
+TORCH = {"backend": "torch", "device": "cpu", "precision": "fp32"}
 
 
 def test_tiled_rcan_agrees_with_whole_image_at_default_overlap(tiny_rcan):
@@ -150,17 +150,17 @@ def test_sixteen_bit_input_gives_sixteen_bit_output(tiny_rcan):
 
 def test_gray_stays_single_channel_and_alpha_is_upscaled(tiny_rcan):
     rgba = smooth_image(20, 24, channels=4)
-    result = upscale(rgba, tiny_rcan, device="cpu")
+    result = upscale(rgba, tiny_rcan, device="cpu", precision="fp32")
     assert result.shape == (40, 48, 4)
     np.testing.assert_array_equal(result[:, :, 3], imresize(rgba[:, :, 3], scale=2))
-    np.testing.assert_array_equal(result[:, :, :3], upscale(rgba[:, :, :3], tiny_rcan, device="cpu"))
+    np.testing.assert_array_equal(result[:, :, :3], upscale(rgba[:, :, :3], tiny_rcan, device="cpu", precision="fp32"))
 
     gray = smooth_image(20, 24, channels=1)[:, :, 0]
-    as_rgb = upscale(np.dstack([gray] * 3), tiny_rcan, device="cpu").astype(np.float64)
-    result = upscale(gray, tiny_rcan, device="cpu")
+    as_rgb = upscale(np.dstack([gray] * 3), tiny_rcan, device="cpu", precision="fp32").astype(np.float64)
+    result = upscale(gray, tiny_rcan, device="cpu", precision="fp32")
     assert result.shape == (40, 48) and result.dtype == np.uint8
     assert np.abs(result - as_rgb.mean(axis=2)).max() <= 1.0
-    assert upscale(gray[:, :, None], tiny_rcan, device="cpu").shape == (40, 48, 1)
+    assert upscale(gray[:, :, None], tiny_rcan, device="cpu", precision="fp32").shape == (40, 48, 1)
 
 
 @pytest.mark.parametrize("shape,dtype", [((17, 23, 3), np.uint8), ((17, 23), np.uint16), ((17, 23, 4), np.uint8)])
