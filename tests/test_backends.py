@@ -276,6 +276,35 @@ def test_threads_share_one_conversion_and_agree(monkeypatch):
     assert all(np.array_equal(result, results[0]) for result in results)
 
 
+
+def test_reading_the_weights_version_waits_while_the_exporter_holds_fake_tensors(monkeypatch):
+    # torch.export swaps the module's tensors for fake ones while it traces: a second thread
+    # asking for the network's state then (a concurrent Upscaler call) must wait, not raise.
+    network = tiny_rcan(seed=6)
+    errors, readers = [], []
+
+    def read_state():
+        try:
+            ov_backend._state(network)
+        except RuntimeError as error:
+            errors.append(error)
+
+    def during_trace(module, args):
+        if not readers:
+            reader = threading.Thread(target=read_state)
+            readers.append(reader)
+            reader.start()
+            reader.join(timeout=0.5)
+
+    hook = network.register_forward_pre_hook(during_trace)
+    try:
+        ov_backend._export(network, (1, 3, 32, 32))
+    finally:
+        hook.remove()
+    readers[0].join()
+    assert readers and errors == []
+
+
 # --- the caches ---------------------------------------------------------------------------------
 
 def count_compilations(monkeypatch) -> list:

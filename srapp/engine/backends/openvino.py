@@ -122,9 +122,21 @@ def _tensors(network: nn.Module) -> list[torch.Tensor]:
     return list(itertools.chain(network.parameters(), network.buffers()))
 
 
+_TRACING: weakref.WeakKeyDictionary[nn.Module, threading.Lock] = weakref.WeakKeyDictionary()
+_TRACING_GUARD = threading.Lock()
+
+
+def _tracing_lock(network: nn.Module) -> threading.Lock:
+    """Held while torch.export traces ``network``: the exporter swaps the module's tensors for
+    fake ones meanwhile, so other threads must not read them."""
+    with _TRACING_GUARD:
+        return _TRACING.setdefault(network, threading.Lock())
+
+
 def _weights_version(network: nn.Module) -> tuple:
     # In-place changes (load_state_dict, optimiser steps) bump a tensor's version counter.
-    return tuple((tensor.data_ptr(), tensor._version) for tensor in _tensors(network))
+    with _tracing_lock(network):
+        return tuple((tensor.data_ptr(), tensor._version) for tensor in _tensors(network))
 
 
 def _source_files(network: nn.Module) -> list[str]:
@@ -208,7 +220,8 @@ def _export(network: nn.Module, shape: Shape | None, step: int = 1) -> Any:
     example = torch.rand(shape, generator=torch.Generator().manual_seed(0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on code it specialises
-        program = torch.export.export(network, (example,), dynamic_shapes=dynamic)
+        with _tracing_lock(network):
+            program = torch.export.export(network, (example,), dynamic_shapes=dynamic)
         model = _openvino().convert_model(program)
     return model
 
