@@ -7,6 +7,7 @@ import math
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -226,6 +227,28 @@ def test_a_sprint_whose_scoring_fails_still_leaves_its_weights(pack, tmp_path, m
     assert len(report.scoring_errors) == 2 and "no kernel for this" in report.scoring_errors[0]
     assert srapp.load_model(tmp_path / "out" / "tiny.pth").scale == 2
     assert any("(not scored)" in line for line in lines)
+
+
+def test_a_cycle_that_ends_on_an_evaluation_records_no_empty_point(pack, tmp_path, monkeypatch):
+    # The first evaluation outlasts the budget, so the loop ends right after it with no step since:
+    # the run once appended a second point for the same iteration, with the mean of no losses (NaN).
+    scored = loop.mean_psnr
+
+    def slow_once(model, folder, device):
+        if not slow_once.waited:
+            slow_once.waited = True
+            time.sleep(0.6)
+        return scored(model, folder, device)
+
+    slow_once.waited = False
+    monkeypatch.setattr(loop, "mean_psnr", slow_once)
+    report = run_sprint(tiny_recipe(seconds=0.5, eval_seconds=0.001, batch=2), pack, tmp_path / "out",
+                        device="cpu", log=lambda line: None)
+    assert slow_once.waited and len(report.curve) == 1
+    (point,) = report.curve
+    assert math.isfinite(point.loss) and point.iteration == report.iterations
+    assert report.final_psnr_fp32 == point.psnr is not None
+    assert json.loads((tmp_path / "out" / "tiny.json").read_text())["curve"][0]["loss"] == point.loss
 
 
 def test_a_sprint_shortens_its_cycle_to_end_within_the_call_limit(pack, tmp_path):

@@ -315,8 +315,9 @@ def run_sprint(recipe: Recipe, pack: Path, out: Path, *, seconds: float | None =
     report.patches_per_second = round(iteration * batch / training_seconds, 1)
     if torch_device.type == "cuda":
         report.peak_gpu_memory_gib = round(torch.cuda.max_memory_allocated(torch_device) / 2**30, 2)
-    _record(report, average, recipe, validation, checkpoint, report_path, iteration, report.seconds,
-            recipe.min_lr, losses, torch_device, log)
+    if losses:  # else the cycle ended on an evaluation: those weights are scored and written already
+        _record(report, average, recipe, validation, checkpoint, report_path, iteration, report.seconds,
+                recipe.min_lr, losses, torch_device, log)
     report.final_psnr_fp32 = report.curve[-1].psnr
     report.final_psnr_int8 = _score(report, checkpoint, validation, torch_device, log)
     report.checkpoint_bytes = checkpoint.stat().st_size
@@ -330,8 +331,9 @@ def run_sprint(recipe: Recipe, pack: Path, out: Path, *, seconds: float | None =
 def _record(report: SprintReport, average: ExponentialAverage, recipe: Recipe, validation: Path, checkpoint: Path,
             report_path: Path, iteration: int, elapsed: float, lr: float, losses: list[torch.Tensor],
             device: torch.device, log: Log) -> None:
-    """Score the EMA weights, write them and the report so far."""
-    loss = float(torch.stack(losses).mean()) if losses else float("nan")
+    """Score the EMA weights, write them and the report so far; ``losses`` are the steps' since the
+    previous point, at least one (a point without a step would repeat the previous one, lossless)."""
+    loss = float(torch.stack(losses).mean())
     save_checkpoint(average.model, checkpoint, dtype=torch.int8)
     psnr = _score(report, average.model, validation, device, log)
     report.curve.append(CurvePoint(iteration, round(elapsed, 2), lr, round(loss, 6), psnr))
