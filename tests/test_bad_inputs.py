@@ -22,6 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
+from srapp._atomic import atomic_write
 from srapp.archs import RCAN
 from srapp.cli import main
 from srapp.engine.image_io import read_image
@@ -142,7 +143,7 @@ def test_kill_minus_nine_leaves_only_complete_results_and_a_resume_finishes(tmp_
         np.testing.assert_array_equal(read_image(out / name), upscale(images[name], "bicubic", scale=4))
     # A write cut short leaves only a temp file; one for an image not done yet stands for it.
     missing = sorted(set(images) - set(finished))
-    (out / f".{missing[0]}.k1ll3d00.part").write_bytes(b"\x89PNG half written")
+    (out / f".srapp-{missing[0]}.0dead000.part").write_bytes(b"\x89PNG half written")
 
     report_path = tmp_path / "resume.json"
     assert main(argv + ["--skip-existing", "--report", str(report_path)]) == 0
@@ -306,20 +307,25 @@ def test_a_run_removes_the_temp_files_a_killed_run_left(tmp_path, capsys):
     _write(folder / "sub" / "b.png", bad_images.smooth((10, 12, 3), 11))
     old = time.time() - 3600
     planted = {
-        out / ".a.png.abcdefgh.part": "for an output of this run",
-        out / "sub" / ".b.png.12345678.part": "for an output of this run, in a mirrored folder",
-        out / ".gone.png.zzzzzzzz.part": "abandoned an hour ago",
-        out / ".busy.png.qqqqqqqq.part": "fresh, not this run's: another writer may own it",
-        reports / ".r.json.rrrrrrrr.part": "for this run's report",
+        out / ".srapp-a.png.abcdef01.part": "for an output of this run",
+        out / "sub" / ".srapp-b.png.12345678.part": "for an output of this run, in a mirrored folder",
+        out / ".srapp-gone.png.0000ffff.part": "abandoned, for another output",
+        reports / ".srapp-r.json.a0a0a0a0.part": "for this run's report",
+        out / ".thesis.docx.20241201.part": "a user's, of the shape srapp's temp files once had",
+        out / ".a.png.abcdefgh.part": "a user's too: only srapp's marked names are srapp's",
     }
     for path in planted:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"partial")
-    os.utime(out / ".gone.png.zzzzzzzz.part", (old, old))
-    assert main(_bicubic(folder, out, "--recursive", "--report", str(reports / "r.json"))) == 0
-    capsys.readouterr()
-    hidden = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob(".*"))
-    assert hidden == ["out/.busy.png.qqqqqqqq.part"]
+        os.utime(path, (old, old))
+    with atomic_write(out / "a.png") as busy:  # another run on this folder, writing throughout
+        busy.write(b"the other run's")
+        assert main(_bicubic(folder, out, "--recursive", "--report", str(reports / "r.json"))) == 0
+        capsys.readouterr()
+        hidden = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob(".*"))
+    (written,) = [name for name in hidden if name.startswith("out/.srapp-a.png.")]
+    assert hidden == sorted(["out/.a.png.abcdefgh.part", "out/.thesis.docx.20241201.part", written])
+    assert (out / "a.png").read_bytes() == b"the other run's"  # it finished, after this run's
 
 
 def test_jpeg_quality_is_validated_and_used(tmp_path, capsys):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 
 import bad_images
 import cv2
@@ -13,7 +12,6 @@ import pytest
 import tifffile
 from PIL import Image, ImageFile, ImageOps
 
-from srapp._atomic import remove_stale_temporaries
 from srapp.engine.image_io import (
     ImageError, ImageMetadata, check_jpeg_quality, read_header, read_image, read_image_with_metadata, write_image,
 )
@@ -348,26 +346,6 @@ def test_writing_without_replacing_keeps_an_existing_file(tmp_path, monkeypatch)
     assert target.read_bytes() == before
     assert read_image(write_image(tmp_path / "other.png", np.full((4, 4), 7, np.uint8), replace=False))[0, 0] == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.png", "kept.png", "other.png"]
-
-
-def test_stale_temporaries_are_recognised(tmp_path):
-    old = time.time() - 3600
-    names = {
-        ".a.png.abcd1234.part": "ours, for an output of this run",
-        ".b.png.k_9zzzzz.part": "ours, abandoned an hour ago",
-        ".c.png.qwertyui.part": "ours, fresh: another writer may be busy",
-        ".d.png.part": "not our shape",
-        "e.png.abcd1234.part": "not hidden: not ours",
-        "f.png": "an image",
-    }
-    for name in names:
-        (tmp_path / name).write_bytes(b"x")
-    os.utime(tmp_path / ".b.png.k_9zzzzz.part", (old, old))
-    os.utime(tmp_path / "f.png", (old, old))
-    removed = remove_stale_temporaries(tmp_path, ["a.png"])
-    assert sorted(p.name for p in removed) == [".a.png.abcd1234.part", ".b.png.k_9zzzzz.part"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".c.png.qwertyui.part", ".d.png.part", "e.png.abcd1234.part",
-                                                          "f.png"]
 
 
 def test_formats_with_clear_outcomes(tmp_path):

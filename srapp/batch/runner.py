@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,12 +35,9 @@ def check_output_folder(outdir: Path) -> None:
 
 
 def remove_stale_temporaries_for(jobs: list[Job]) -> None:
-    """Temp files a killed run left for these jobs' outputs (or long abandoned) in their folders."""
-    names: dict[Path, set[str]] = defaultdict(set)
-    for job in jobs:
-        names[job.output.parent].add(job.output.name)
-    for folder, folder_names in names.items():
-        remove_stale_temporaries(folder, folder_names)
+    """Temp files a killed run left in these jobs' output folders (not those another run is writing)."""
+    for folder in dict.fromkeys(job.output.parent for job in jobs):
+        remove_stale_temporaries(folder)
 
 
 def crop_border_for(upscaler: Upscaler) -> int:

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                  rank.world_size)
     check_output_folder(args.output)
     if args.report is not None and rank.is_main:
-        remove_stale_temporaries(args.report.parent, [args.report.name])
+        remove_stale_temporaries(args.report.parent)
     runner = BatchRunner(
         upscaler, gt_dir=args.gt, with_lpips=args.lpips, skip_existing=args.skip_existing,
         max_pixels=args.max_pixels, show_progress=not args.quiet, jpeg_quality=args.jpeg_quality,
