@@ -344,13 +344,28 @@ def test_concurrent_sweeps_of_expired_folders_never_fail(service):
     assert [folder.name for folder in service.results_root.iterdir()] == ["fresh"]
 
 
+def _start_with_sigint_at_its_default(*args, **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen`` whose child starts with SIGINT's default action, as from a terminal.
+
+    A shell without job control starts background jobs with SIGINT ignored (``make test &`` in a
+    script, as some CI runners do), exec passes that on, and the server then rightly keeps ignoring
+    it, as a background job should. A handler, unlike ignoring, is reset to the default by exec, so
+    one is installed here for the spawn (``preexec_fn`` is unsafe with the threads a test has)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(*args, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_the_work_folder_is_removed_when_the_server_is_stopped(tmp_path, stop):
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(REPOSITORY), "GRADIO_ANALYTICS_ENABLED": "False"}
     env.pop("GRADIO_TEMP_DIR", None)
     port = free_port()
-    server = subprocess.Popen([sys.executable, str(REPOSITORY / "app.py"), "--port", str(port)], cwd=tmp_path,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = _start_with_sigint_at_its_default([sys.executable, str(REPOSITORY / "app.py"), "--port", str(port)],
+                                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                               text=True)
     try:
         def ready() -> bool:
             assert server.poll() is None, server.communicate()
