@@ -10,8 +10,9 @@ from .image_io import READABLE_SUFFIXES
 
 
 def _is_image_entry(path: Path) -> bool:
-    """An image file by its suffix, or a broken link named like one (reported, not skipped)."""
-    return path.suffix.lower() in READABLE_SUFFIXES and (path.is_file() or (path.is_symlink() and not path.exists()))
+    """Anything but a folder named like an image: an image file, or a broken link, a FIFO or a
+    device named like one (reported when read, not skipped)."""
+    return path.suffix.lower() in READABLE_SUFFIXES and not path.is_dir()
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

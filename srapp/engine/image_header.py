@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from PIL import (  # noqa: F401 (each plugin registers its format's opener in Im
 from ..errors import ImageError
 from .metadata import EXIF_ORIENTATION, ImageMetadata, exif_for, exif_orientation, profile_fits, raw_exif
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 READABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 MAX_DECODABLE_PIXELS = 2**30  # OpenCV's own ceiling; larger images are refused whatever the caller's limit
@@ -37,9 +39,29 @@ _EIGHT_BIT_MODES = {
 }
 _WITH_TRANSPARENCY = {"L": "LA", "P": "RGBA", "RGB": "RGBA"}  # a transparent colour (tRNS, GIF) becomes alpha
 _SIXTEEN_BIT_PNG = {0: "L", 2: "RGB", 4: "LA", 6: "RGBA"}  # by IHDR colour type
-_SIXTEEN_BIT_TIFF = {1: "L", 3: "RGB", 4: "RGBA"}  # by samples per pixel
+_PNG_COLOUR_SAMPLES = {0: 1, 2: 3}  # colour types whose tRNS chunk names one transparent colour
 _TIFF_SAMPLE_KINDS = {1: "unsigned integer", 2: "signed integer", 3: "floating-point", 4: "untyped"}
-_TIFF_BITS, _TIFF_SAMPLES, _TIFF_SAMPLE_FORMAT = 258, 277, 339
+_TIFF_WIDTH, _TIFF_HEIGHT, _TIFF_BITS, _TIFF_COMPRESSION, _TIFF_PHOTOMETRIC = 256, 257, 258, 259, 262
+_TIFF_SAMPLES, _TIFF_PLANAR, _TIFF_INK_SET, _TIFF_EXTRA_SAMPLES, _TIFF_SAMPLE_FORMAT = 277, 284, 332, 338, 339
+# Photometric interpretation -> (colour samples, what they are) for 16-bit TIFFs.
+_SIXTEEN_BIT_PHOTOMETRIC = {0: (1, "gray, white is zero"), 1: (1, "gray"), 2: (3, "RGB"), 5: (4, "CMYK")}
+_TIFF_PHOTOMETRIC_NAMES = {3: "palette", 4: "transparency mask", 6: "YCbCr", 8: "CIELab", 9: "ICCLab", 10: "ITULab"}
+_ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA = 1, 2  # ExtraSamples values
+
+
+@dataclass(frozen=True)
+class TiffSamples:
+    """How a 16-bit TIFF stores its samples, as its first directory states them: ``photometric``
+    (0 gray with white at zero, 1 gray, 2 RGB, 5 CMYK), ``samples`` per pixel, ``planar`` (one
+    plane per sample rather than interleaved), ``alpha`` (the index of the alpha sample, or None),
+    ``premultiplied`` (colour stored multiplied by alpha) and the ``compression`` code."""
+
+    photometric: int
+    samples: int
+    planar: bool
+    alpha: int | None
+    premultiplied: bool
+    compression: int
 
 
 @dataclass(frozen=True)
@@ -57,6 +79,8 @@ class ImageHeader:
     bits: int
     orientation: int
     metadata: ImageMetadata
+    transparent_colour: tuple[int, ...] | None = None  # a 16-bit PNG's tRNS colour, which reads as alpha 0
+    tiff: TiffSamples | None = None  # a 16-bit TIFF's sample layout
 
     @property
     def pixels(self) -> int:
@@ -83,17 +107,53 @@ def read_header(path: str | os.PathLike) -> ImageHeader:
 @contextlib.contextmanager
 def open_image(path: Path) -> Iterator[tuple[ImageFile.ImageFile, ImageHeader]]:
     """The file opened by Pillow with nothing decoded yet, and its header."""
-    if not path.is_file():
-        reason = "a broken symbolic link" if path.is_symlink() else "a folder" if path.is_dir() else "no such file"
-        raise ImageError(path, reason)
-    if path.stat().st_size == 0:
-        raise ImageError(path, "empty file")
-    with open(path, "rb") as handle:
+    _check_regular_file(path, _status(path))
+    with open_regular_file(path) as handle:
         image = _identify(path, handle)
         try:
             yield image, _header(path, handle, image)
         finally:
             image.close()
+
+
+_NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _status(path: Path) -> os.stat_result:
+    try:
+        return path.stat()  # follows links: a link to /dev/zero is a character device
+    except FileNotFoundError as error:
+        raise ImageError(path, "a broken symbolic link" if path.is_symlink() else "no such file") from error
+    except OSError as error:
+        raise ImageError(path, f"cannot be read ({error.strerror or error})") from error
+
+
+def _check_regular_file(path: Path, status: os.stat_result) -> None:
+    """Refuse anything but a non-empty regular file. Checked before the file is opened: opening a
+    FIFO for reading waits for a writer, and a device never ends."""
+    if stat.S_ISDIR(status.st_mode):
+        raise ImageError(path, "a folder")
+    if not stat.S_ISREG(status.st_mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(status.st_mode)), "a special file")
+        link = " (through a symbolic link)" if path.is_symlink() else ""
+        raise ImageError(path, f"not a regular file: {kind}{link}")
+    if status.st_size == 0:
+        raise ImageError(path, "empty file")
+
+
+@contextlib.contextmanager
+def open_regular_file(path: Path) -> Iterator[BinaryIO]:
+    """``path`` opened for reading without ever blocking, checked again on the open descriptor
+    (the name may have been replaced by a FIFO or a device since it was checked)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as error:
+        raise ImageError(path, f"cannot be opened ({error.strerror or error})") from error
+    with os.fdopen(descriptor, "rb") as handle:
+        handle.raw.name = str(path)  # instead of the descriptor's number, for readers that report it
+        _check_regular_file(path, os.fstat(descriptor))
+        yield handle
 
 
 def _identify(path: Path, handle: BinaryIO) -> ImageFile.ImageFile:
@@ -108,16 +168,21 @@ def _identify(path: Path, handle: BinaryIO) -> ImageFile.ImageFile:
         except Exception as error:  # noqa: BLE001 (whatever the parser raises, the header is unusable)
             if name == "TIFF" and (layout := _tiff_layout_of_file(handle)) is not None:
                 raise ImageError(path, f"{layout} is not supported ({SUPPORTED_LAYOUTS})") from error
+            if name == "PNG":
+                _png_header(path, handle)  # names what is wrong with IHDR, when that is what is wrong
             raise ImageError(path, f"cannot read the {name} header ({error or type(error).__name__})") from error
     raise ImageError(path, f"not a readable image (supported: {', '.join(SUPPORTED_FORMATS)})")
 
 
 def _header(path: Path, handle: BinaryIO, image: ImageFile.ImageFile) -> ImageHeader:
     file_format = "JPEG" if image.format == "MPO" else image.format
-    width, height = image.size
+    # Pillow reports a TIFF's size upright (it turns the pixels as it loads them); srapp's header
+    # states the stored size, like every other format's.
+    width, height = (image.tag_v2.get(_TIFF_WIDTH, 0), image.tag_v2.get(_TIFF_HEIGHT, 0)) if file_format == "TIFF" \
+        else image.size
     if width < 1 or height < 1:
         raise ImageError(path, f"has no pixels ({width}x{height})")
-    mode, bits = _layout(path, handle, image, file_format)
+    mode, bits, transparent_colour, tiff = _layout(path, handle, image, file_format)
     try:
         # A JPEG's further pictures (MPO) are previews or stereo views of the first.
         frames = 1 if file_format == "JPEG" else getattr(image, "n_frames", 1)
@@ -134,28 +199,60 @@ def _header(path: Path, handle: BinaryIO, image: ImageFile.ImageFile) -> ImageHe
     upright = (height, width) if orientation >= 5 else (width, height)
     icc_profile = image.info.get("icc_profile")
     metadata = ImageMetadata(icc_profile if profile_fits(icc_profile, len(mode)) else None, exif_for(exif, *upright))
-    return ImageHeader(path, file_format, width, height, mode, bits, orientation, metadata)
+    return ImageHeader(path, file_format, width, height, mode, bits, orientation, metadata, transparent_colour, tiff)
 
 
-def _layout(path: Path, handle: BinaryIO, image: ImageFile.ImageFile, file_format: str) -> tuple[str, int]:
-    """(mode, bits) that reading will return. Pillow narrows 16-bit colour to 8 bits, so 16-bit
-    layouts come from the format's own fields."""
+def _layout(
+    path: Path, handle: BinaryIO, image: ImageFile.ImageFile, file_format: str,
+) -> tuple[str, int, tuple[int, ...] | None, TiffSamples | None]:
+    """(mode, bits) that reading will return, with what a 16-bit decoder needs besides (a PNG's
+    transparent colour, a TIFF's sample layout). Pillow narrows 16-bit colour to 8 bits, so
+    16-bit layouts come from the format's own fields."""
     if file_format == "PNG":
-        handle.seek(24)  # signature (8), IHDR length and type (8), width and height (8)
-        depth, colour_type = handle.read(2)
+        depth, colour_type, transparency = _png_header(path, handle)
         if depth == 16:
-            return _SIXTEEN_BIT_PNG[colour_type], 16
+            mode = _SIXTEEN_BIT_PNG[colour_type]
+            if transparency is None or colour_type not in _PNG_COLOUR_SAMPLES:
+                return mode, 16, None, None
+            samples = _PNG_COLOUR_SAMPLES[colour_type]
+            if len(transparency) != 2 * samples:
+                raise ImageError(path, f"not a valid PNG: its tRNS chunk has {len(transparency)} bytes, not {2 * samples}")
+            return mode + "A", 16, struct.unpack(f">{samples}H", transparency), None
     if file_format == "TIFF":
         samples, bits, kind = _tiff_samples(image.tag_v2)
-        if kind != 1 or bits not in (1, 2, 4, 8, 16) or (bits == 16 and samples not in _SIXTEEN_BIT_TIFF):
+        if kind != 1 or bits not in (1, 2, 4, 8, 16):
             raise ImageError(path, f"{_describe_tiff(samples, bits, kind)} is not supported ({SUPPORTED_LAYOUTS})")
         if bits == 16:
-            return _SIXTEEN_BIT_TIFF[samples], 16
+            return _sixteen_bit_tiff(path, image.tag_v2)
     if image.mode not in _EIGHT_BIT_MODES:
         raise ImageError(path, f"pixel mode {image.mode} is not supported ({SUPPORTED_LAYOUTS})")
     if "transparency" in image.info and image.mode in _WITH_TRANSPARENCY:
-        return _WITH_TRANSPARENCY[image.mode], 8
-    return _EIGHT_BIT_MODES[image.mode], 8
+        return _WITH_TRANSPARENCY[image.mode], 8, None, None
+    return _EIGHT_BIT_MODES[image.mode], 8, None, None
+
+
+def _sixteen_bit_tiff(path: Path, tags) -> tuple[str, int, None, TiffSamples]:
+    """The mode a 16-bit TIFF reads as and how it stores its samples: gray or RGB, CMYK (read as
+    RGB), each with an optional alpha sample (premultiplied or not); further extra samples are
+    dropped."""
+    samples, _, _ = _tiff_samples(tags)
+    photometric = int(tags.get(_TIFF_PHOTOMETRIC, 1))
+    bits = tags.get(_TIFF_BITS, (16,))
+    if set(bits if isinstance(bits, tuple) else (bits,)) != {16}:
+        raise ImageError(path, f"a TIFF of mixed sample sizes {bits} is not supported ({SUPPORTED_LAYOUTS})")
+    if photometric not in _SIXTEEN_BIT_PHOTOMETRIC or (photometric == 5 and int(tags.get(_TIFF_INK_SET, 1)) != 1):
+        kind = _TIFF_PHOTOMETRIC_NAMES.get(photometric, f"photometric interpretation {photometric}")
+        kind = "separated inks other than CMYK" if photometric == 5 else kind
+        raise ImageError(path, f"a 16-bit {kind} TIFF is not supported ({SUPPORTED_LAYOUTS})")
+    colour, name = _SIXTEEN_BIT_PHOTOMETRIC[photometric]
+    extra = tags.get(_TIFF_EXTRA_SAMPLES, ())
+    extra = extra if isinstance(extra, tuple) else (extra,)
+    if samples < colour or len(extra) != samples - colour:
+        raise ImageError(path, f"not a valid TIFF: {samples} samples per pixel for {name} with {len(extra)} extra")
+    alpha = colour if extra and extra[0] in (_ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA) else None
+    layout = TiffSamples(photometric, samples, int(tags.get(_TIFF_PLANAR, 1)) == 2, alpha,
+                         alpha is not None and extra[0] == _ASSOCIATED_ALPHA, int(tags.get(_TIFF_COMPRESSION, 1)))
+    return ("L" if colour == 1 else "RGB") + ("A" if alpha is not None else ""), 16, None, layout
 
 
 def _tiff_samples(tags) -> tuple[int, int, int]:
@@ -187,18 +284,54 @@ def _tiff_layout_of_file(handle: BinaryIO) -> str | None:
         return None
 
 
-def _late_png_exif(handle: BinaryIO) -> bytes | None:
-    """An eXIf chunk after the image data, found by stepping over the chunks (nothing is
-    decompressed); Pillow reads only those before the first IDAT without decoding."""
-    handle.seek(8)
-    while len(head := handle.read(8)) == 8:
+def _png_chunks(handle: BinaryIO) -> Iterator[tuple[bytes, int]]:
+    """(type, data length) of each chunk in file order, the handle at the chunk's data; steps
+    over the data (nothing is decompressed) and stops after IEND or at the end of the file."""
+    position = len(PNG_SIGNATURE)
+    while True:
+        handle.seek(position)
+        if len(head := handle.read(8)) < 8:
+            return
         length, kind = struct.unpack(">I4s", head)
+        yield kind, length
+        if kind == b"IEND":
+            return
+        position += 8 + length + 4  # length and type, the data, its CRC
+
+
+def _png_header(path: Path, handle: BinaryIO) -> tuple[int, int, bytes | None]:
+    """(bit depth, colour type, tRNS data or None) from a PNG's chunks. A PNG starts with IHDR;
+    Pillow tolerates chunks before it, libpng (OpenCV) does not, and neither will srapp."""
+    chunks = _png_chunks(handle)
+    kind, length = next(chunks, (None, 0))
+    if kind is not None and kind != b"IHDR":
+        raise ImageError(path, f"not a valid PNG: its first chunk is {kind.decode('latin-1')!r}, not IHDR")
+    if kind is not None and length != 13:
+        raise ImageError(path, f"not a valid PNG: its IHDR chunk has {length} bytes, not 13")
+    if kind is None or len(fields := handle.read(13)) < 13:
+        raise ImageError(path, "cannot read the PNG header (the file ends inside it)")
+    depth, colour_type = struct.unpack(">8xBB3x", fields)
+    if colour_type not in (0, 2, 3, 4, 6) or depth not in {0: (1, 2, 4, 8, 16), 3: (1, 2, 4, 8)}.get(
+            colour_type, (8, 16)):
+        raise ImageError(path, f"not a valid PNG: IHDR states bit depth {depth} with colour type {colour_type}")
+    for kind, length in chunks:
+        if kind == b"tRNS":
+            return depth, colour_type, handle.read(length)
+        if kind == b"IDAT":  # tRNS comes before the image data
+            break
+    return depth, colour_type, None
+
+
+def _late_png_exif(handle: BinaryIO) -> bytes | None:
+    """An eXIf chunk after the image data; Pillow reads only those before the first IDAT without
+    decoding."""
+    for kind, length in _png_chunks(handle):
         if kind == b"eXIf":
             return handle.read(length)
-        if kind == b"IEND":
-            break
-        handle.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
     return None
 
 
-__all__ = ["MAX_DECODABLE_PIXELS", "READABLE_SUFFIXES", "SUPPORTED_FORMATS", "ImageHeader", "open_image", "read_header"]
+__all__ = [
+    "MAX_DECODABLE_PIXELS", "PNG_SIGNATURE", "READABLE_SUFFIXES", "SUPPORTED_FORMATS", "ImageHeader", "TiffSamples",
+    "open_image", "open_regular_file", "read_header",
+]

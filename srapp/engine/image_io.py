@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -29,9 +30,9 @@ from PIL import Image
 from .._atomic import atomic_write
 from ..errors import ImageError
 from .image_header import (
-    MAX_DECODABLE_PIXELS, READABLE_SUFFIXES, ImageHeader, open_image, read_header,
+    MAX_DECODABLE_PIXELS, PNG_SIGNATURE, READABLE_SUFFIXES, ImageHeader, open_image, open_regular_file, read_header,
 )
-from .metadata import ImageMetadata, exif_for, profile_fits
+from .metadata import EXIF_PREFIX, ImageMetadata, exif_for, profile_fits
 
 WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 DEFAULT_JPEG_QUALITY = 95
@@ -39,7 +40,10 @@ _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
 _NO_ALPHA = (".jpg", ".jpeg", ".bmp")
 _WITH_EXIF = (".png", ".jpg", ".jpeg", ".webp")  # OpenCV's BMP and our TIFF writer carry no EXIF
 _TIFF = (".tif", ".tiff")
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG = (".jpg", ".jpeg")
+_JPEG_SEGMENT_DATA = 65533  # the most an APPn segment holds: its 2-byte length counts itself
+_ICC_MARKER = b"ICC_PROFILE\x00"
+_ICC_CHUNK = _JPEG_SEGMENT_DATA - len(_ICC_MARKER) - 2  # and the chunk's number and count
 # Pillow's decoding failures on damaged data (MemoryError and the like are not the file's fault).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
 
@@ -104,18 +108,99 @@ def _decode_with_pillow(image: Image.Image, header: ImageHeader) -> np.ndarray:
 
 
 def _decode_with_opencv(header: ImageHeader) -> np.ndarray:
+    """The samples as OpenCV decodes them, in RGB(A) order (gray and gray+alpha as they are)."""
+    with open_regular_file(header.path) as handle:
+        data = np.frombuffer(handle.read(), np.uint8)
     try:
-        decoded = cv2.imdecode(np.fromfile(header.path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     except cv2.error as error:
         raise ImageError(header.path, f"OpenCV cannot decode it ({error.err})") from error
     if decoded is None:
         raise ImageError(header.path, f"truncated or corrupt {header.format} data")
-    if header.mode == "LA" and _channels(decoded) == 4:
-        decoded = decoded[:, :, [0, 3]]  # OpenCV expands gray+alpha to BGRA
-    if _channels(decoded) != header.channels or decoded.dtype != np.uint16:
-        raise ImageError(header.path, f"decoded as {decoded.dtype} with {_channels(decoded)} channels, not the "
-                         f"16-bit {header.mode} its header states")
+    if decoded.dtype != np.uint16:
+        raise ImageError(header.path, f"decoded as {decoded.dtype}, not the 16 bits its header states")
     return _swap_red_blue(decoded)
+
+
+def _decode_sixteen_bit_png(header: ImageHeader) -> np.ndarray:
+    """A 16-bit PNG as stored (OpenCV leaves the EXIF orientation alone), its tRNS colour as alpha."""
+    pixels = _decode_with_opencv(header)
+    if header.mode == "LA" and _channels(pixels) == 4:
+        pixels = pixels[:, :, [0, 3]]  # OpenCV expands gray+alpha to BGRA
+    if header.transparent_colour is not None:
+        # OpenCV turns an RGB tRNS colour into alpha and ignores a gray one: alpha is made here for both.
+        colour = pixels if pixels.ndim == 2 else pixels[:, :, :len(header.transparent_colour)]
+        colour = colour.reshape(*colour.shape[:2], -1)
+        if colour.shape[2] == len(header.transparent_colour):
+            transparent = np.all(colour == np.array(header.transparent_colour, np.uint16), axis=2)
+            pixels = np.dstack([colour, np.where(transparent, 0, 65535).astype(np.uint16)])
+    return pixels
+
+
+# tifffile decodes these TIFF compressions itself; the others (LZW, JPEG, ...) need imagecodecs.
+_TIFFFILE_COMPRESSIONS = {1, 8, 32946, 32773, 34925}  # none, Deflate (two codes), PackBits, LZMA
+_TIFF_COMPRESSION_NAMES = {5: "LZW", 7: "JPEG", 34887: "LERC", 50000: "Zstandard", 50001: "WebP"}
+
+
+def _stored_tiff_samples(header: ImageHeader) -> np.ndarray:
+    """A 16-bit TIFF's samples as stored, ``H x W x samples``, and upright: tifffile reads every
+    layout (interleaved or planar) in the compressions above; OpenCV (libtiff) reads the others for
+    the interleaved gray and RGB(A) layouts it decodes right, and turns them upright itself."""
+    import tifffile
+
+    layout = header.tiff
+    if layout.compression in _TIFFFILE_COMPRESSIONS:
+        try:
+            with open_regular_file(header.path) as handle, tifffile.TiffFile(handle) as tiff:
+                samples = tiff.pages.first.asarray()
+        except Exception as error:  # noqa: BLE001 (tifffile's errors on damaged data are of many kinds)
+            raise ImageError(header.path, f"truncated or corrupt TIFF data ({error})") from error
+        if layout.planar:
+            samples = np.moveaxis(samples, 0, -1)
+        samples = samples.reshape(header.height, header.width, -1) if samples.size == header.pixels * layout.samples \
+            else samples
+        return apply_orientation(samples, header.orientation)
+    if not layout.planar and layout.photometric in (1, 2) and layout.samples in (1, 3, 4):
+        samples = _decode_with_opencv(header)
+        return samples.reshape(*samples.shape[:2], -1)
+    compression = _TIFF_COMPRESSION_NAMES.get(layout.compression, f"compression {layout.compression}")
+    kind = {0: "gray (white is zero)", 5: "CMYK"}.get(layout.photometric, "planar" if layout.planar else "")
+    raise ImageError(header.path, f"a 16-bit {kind} TIFF compressed with {compression} is not supported: srapp decodes "
+                     "that layout uncompressed or compressed with Deflate, PackBits or LZMA")
+
+
+def _decode_sixteen_bit_tiff(header: ImageHeader) -> np.ndarray:
+    """A 16-bit TIFF upright in the header's mode: premultiplied alpha divided out, white-is-zero
+    gray inverted, CMYK converted to RGB as Pillow converts 8-bit CMYK (without colour management)."""
+    layout = header.tiff
+    samples = _stored_tiff_samples(header)
+    if samples.dtype != np.uint16 or samples.shape[2] != layout.samples:
+        raise ImageError(header.path, f"decoded as {samples.dtype} with {samples.shape[2]} samples per pixel, not the "
+                         f"{layout.samples} 16-bit samples its header states")
+    colour_samples = 4 if layout.photometric == 5 else 3 if layout.photometric == 2 else 1
+    colour = samples[:, :, :colour_samples].astype(np.float64)
+    alpha = None if layout.alpha is None else samples[:, :, layout.alpha]
+    if layout.premultiplied:
+        colour = np.divide(colour * 65535.0, alpha[:, :, None], out=np.zeros_like(colour), where=alpha[:, :, None] > 0)
+    if layout.photometric == 0:
+        colour = 65535.0 - colour
+    if layout.photometric == 5:
+        colour = (65535.0 - colour[:, :, :3]) * (65535.0 - colour[:, :, 3:]) / 65535.0
+    pixels = np.clip(np.round(colour), 0, 65535).astype(np.uint16)
+    pixels = pixels if alpha is None else np.dstack([pixels, alpha])
+    return pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
+
+
+def _decode(image: Image.Image, header: ImageHeader) -> np.ndarray:
+    """The pixels upright, in the header's layout."""
+    if header.tiff is not None:
+        return _decode_sixteen_bit_tiff(header)
+    if header.bits == 16:
+        return apply_orientation(_decode_sixteen_bit_png(header), header.orientation)
+    pixels = _decode_with_pillow(image, header)
+    # Pillow turns a TIFF upright as it loads it, by its Orientation tag (since Pillow 7); EXIF
+    # orientation, which other formats carry, is left to the caller.
+    return pixels if header.format == "TIFF" else apply_orientation(pixels, header.orientation)
 
 
 def read_image_with_metadata(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[np.ndarray, ImageMetadata]:
@@ -123,11 +208,15 @@ def read_image_with_metadata(path: str | os.PathLike, max_pixels: int | None = N
     them. ``max_pixels`` refuses larger images from their header, before anything is decoded."""
     with open_image(Path(path)) as (image, header):
         _check_pixels(header, max_pixels)
-        pixels = _decode_with_opencv(header) if header.bits == 16 else _decode_with_pillow(image, header)
-    if pixels.shape[:2] != (header.height, header.width):
-        raise ImageError(header.path, f"decoded {pixels.shape[1]}x{pixels.shape[0]}, but the header says "
-                         f"{header.width}x{header.height}")
-    return apply_orientation(pixels, header.orientation), header.metadata
+        pixels = _decode(image, header)
+    width, height = header.upright_size
+    if pixels.shape[:2] != (height, width):
+        raise ImageError(header.path, f"decoded {pixels.shape[1]}x{pixels.shape[0]}, but the header says {width}x{height}"
+                         + (" upright" if header.orientation >= 5 else ""))
+    if _channels(pixels) != header.channels:
+        raise ImageError(header.path, f"decoded with {_channels(pixels)} channels, not the {header.channels} of "
+                         f"{header.bits}-bit {header.mode} its header states")
+    return pixels, header.metadata
 
 
 def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
@@ -172,7 +261,7 @@ def _gray_alpha_png(image: np.ndarray, icc_profile: bytes | None, exif: bytes | 
     if exif:
         chunks.append(_png_chunk(b"eXIf", exif))
     chunks += [_png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)), _png_chunk(b"IEND", b"")]
-    return _PNG_SIGNATURE + b"".join(chunks)
+    return PNG_SIGNATURE + b"".join(chunks)
 
 
 def _tiff(image: np.ndarray, icc_profile: bytes | None) -> bytes:
@@ -188,6 +277,35 @@ def _tiff(image: np.ndarray, icc_profile: bytes | None) -> bytes:
     return buffer.getvalue()
 
 
+def _jpeg_segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def _jpeg_with_metadata(path: Path, jpeg: bytes, icc_profile: bytes | None, exif: bytes | None) -> bytes:
+    """``jpeg`` with EXIF in an APP1 segment and the ICC profile in as many APP2 segments as it
+    needs (numbered ICC_PROFILE chunks, as the ICC specifies), after the SOI and JFIF markers.
+    A segment holds under 64 KB and EXIF has no way to continue in another: EXIF too large for
+    one is left out, with a warning."""
+    segments = []
+    if exif and len(EXIF_PREFIX) + len(exif) > _JPEG_SEGMENT_DATA:
+        warnings.warn(f"{path}: the EXIF ({len(exif)} bytes) does not fit in a JPEG's 64 KB APP1 segment; "
+                      "written without it", stacklevel=4)
+    elif exif:
+        segments.append(_jpeg_segment(0xE1, EXIF_PREFIX + exif))
+    if icc_profile:
+        chunks = [icc_profile[start:start + _ICC_CHUNK] for start in range(0, len(icc_profile), _ICC_CHUNK)]
+        if len(chunks) > 255:
+            warnings.warn(f"{path}: the ICC profile ({len(icc_profile)} bytes) needs more than the 255 APP2 "
+                          "segments a JPEG can number; written without it", stacklevel=4)
+        else:
+            segments += [_jpeg_segment(0xE2, _ICC_MARKER + bytes([number, len(chunks)]) + chunk)
+                         for number, chunk in enumerate(chunks, start=1)]
+    position = 2  # after SOI
+    if jpeg[2:4] == b"\xff\xe0":  # the JFIF APP0 segment comes first
+        position += 2 + int.from_bytes(jpeg[4:6], "big")
+    return jpeg[:position] + b"".join(segments) + jpeg[position:]
+
+
 def _encode(path: Path, suffix: str, image: np.ndarray, quality: int, metadata: ImageMetadata) -> bytes:
     channels = _channels(image)
     icc_profile = metadata.icc_profile if profile_fits(metadata.icc_profile, channels) else None
@@ -198,10 +316,17 @@ def _encode(path: Path, suffix: str, image: np.ndarray, quality: int, metadata: 
         return _gray_alpha_png(image, icc_profile, exif)
     params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, quality], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, quality],
               ".webp": _WEBP_EXACT_LOSSLESS}.get(suffix, [])
+    if suffix in _JPEG:
+        return _jpeg_with_metadata(path, _encode_with_opencv(path, suffix, image, params, []), icc_profile, exif)
     extra = [] if suffix == ".bmp" else [
         (kind, np.frombuffer(data, np.uint8)) for kind, data in
         ((cv2.IMAGE_METADATA_ICCP, icc_profile), (cv2.IMAGE_METADATA_EXIF, exif)) if data
     ]
+    return _encode_with_opencv(path, suffix, image, params, extra)
+
+
+def _encode_with_opencv(path: Path, suffix: str, image: np.ndarray, params: list, extra: list) -> bytes:
+    """OpenCV's encoding of an RGB(A) array, with ``extra``: (cv2.IMAGE_METADATA_*, bytes) pairs."""
     pixels = np.ascontiguousarray(_swap_red_blue(image))
     try:
         if extra:

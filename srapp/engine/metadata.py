@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 EXIF_ORIENTATION = 0x0112
-_EXIF_PREFIX = b"Exif\x00\x00"
+EXIF_PREFIX = b"Exif\x00\x00"  # before the TIFF-structured bytes in a JPEG APP1 segment and in Pillow's EXIF
 _EXIF_IFD = 0x8769
 _EXIF_PIXEL_WIDTH, _EXIF_PIXEL_HEIGHT = 0xA002, 0xA003
 # ICC header bytes 16..19: the colour space the profile describes.
@@ -30,14 +30,14 @@ def raw_exif(data: bytes | None) -> bytes | None:
     """EXIF as TIFF-structured bytes, whichever container it came from; None when empty."""
     if not data:
         return None
-    return data[len(_EXIF_PREFIX):] if data.startswith(_EXIF_PREFIX) else data
+    return data[len(EXIF_PREFIX):] if data.startswith(EXIF_PREFIX) else data
 
 
 def _parse(exif: bytes):
     from PIL import Image
 
     parsed = Image.Exif()
-    parsed.load(_EXIF_PREFIX + exif)
+    parsed.load(EXIF_PREFIX + exif)
     return parsed
 
 
@@ -77,4 +77,4 @@ def profile_fits(icc_profile: bytes | None, channels: int) -> bool:
     return bool(icc_profile) and icc_profile[16:20] == _ICC_SPACE_FOR_CHANNELS.get(channels)
 
 
-__all__ = ["EXIF_ORIENTATION", "ImageMetadata", "exif_for", "exif_orientation", "profile_fits", "raw_exif"]
+__all__ = ["EXIF_ORIENTATION", "EXIF_PREFIX", "ImageMetadata", "exif_for", "exif_orientation", "profile_fits", "raw_exif"]
