@@ -8,6 +8,7 @@ profile for the files srapp can read, a fragment of the error for the others.
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -121,6 +122,83 @@ def bmp_with_size(width: int, height: int) -> bytes:
     """A BMP header (BITMAPINFOHEADER, 24-bit) claiming ``width`` x ``height``, with 12 bytes of pixels."""
     info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 0, 2835, 2835, 0, 0)
     return b"BM" + struct.pack("<IHHI", 14 + 40 + 12, 0, 0, 14 + 40) + info + b"\x00" * 12
+
+
+# TIFF 6.0 and EXIF Orientation: the sides of the upright picture that the stored 0th row and
+# 0th column lie along.
+ORIENTATION_SIDES = {1: ("top", "left"), 2: ("top", "right"), 3: ("bottom", "right"), 4: ("bottom", "left"),
+                     5: ("left", "top"), 6: ("right", "top"), 7: ("right", "bottom"), 8: ("left", "bottom")}
+
+
+def upright(stored: np.ndarray, orientation: int) -> np.ndarray:
+    """The upright picture of ``stored`` pixels, built from the spec's words in ORIENTATION_SIDES."""
+    row_side, column_side = ORIENTATION_SIDES[orientation]
+    if row_side in ("top", "bottom"):  # stored rows are upright rows
+        picture = stored[::-1] if row_side == "bottom" else stored
+        return (picture[:, ::-1] if column_side == "right" else picture).copy()
+    picture = stored.swapaxes(0, 1)  # stored rows are upright columns, stored row 0 the left one
+    picture = picture[:, ::-1] if row_side == "right" else picture
+    return (picture[::-1] if column_side == "bottom" else picture).copy()
+
+
+def ramp(height: int, width: int, dtype=np.uint8) -> np.ndarray:
+    """RGB in which every pixel differs: red grows along rows, green down columns."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    scale = 1 if dtype == np.uint8 else 257
+    return (np.dstack([xx * (255 // width), yy * (255 // height), (xx + yy) % 7 * 30]) * scale).astype(dtype)
+
+
+def with_png_chunk(png: bytes, kind: bytes, data: bytes, before: bytes = b"IDAT") -> bytes:
+    """``png`` with a chunk inserted before its first ``before`` chunk (IHDR: the very first)."""
+    at = png.index(before) - 4
+    return png[:at] + png_chunk(kind, data) + png[at:]
+
+
+def large_icc_profile(extra: int) -> bytes:
+    """The sRGB profile with a private tag of ``extra`` bytes: a well-formed ICC profile (tag
+    table, offsets, size and zero profile ID updated) too large for one JPEG segment."""
+    profile = bytearray(SRGB_PROFILE)
+    count = struct.unpack(">I", profile[128:132])[0]
+    table_end = 132 + 12 * count
+    entries = [list(struct.unpack(">4sII", profile[132 + 12 * i:144 + 12 * i])) for i in range(count)]
+    body = profile[table_end:]
+    body += bytes(-len(body) % 4)
+    tag_offset = table_end + 12 + len(body)
+    entries = [[signature, offset + 12, size] for signature, offset, size in entries] + [[b"srpT", tag_offset, extra]]
+    table = struct.pack(">I", count + 1) + b"".join(struct.pack(">4sII", *entry) for entry in entries)
+    tag = b"data" + bytes(4) + struct.pack(">I", 1) + bytes((i * 7) % 256 for i in range(extra - 12))
+    result = profile[:128] + table + body + tag
+    result[0:4] = struct.pack(">I", len(result))
+    result[84:100] = bytes(16)
+    return bytes(result)
+
+
+def premultiplied(dtype, shape: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(straight RGBA, the same premultiplied) where premultiplying is exact: each alpha is the
+    maximum divided by one of its divisors d, each colour a multiple of d (and 0 under alpha 0)."""
+    top = np.iinfo(dtype).max
+    divisors = [d for d in (1, 3, 5, 15, 17, 51, 85, 255, 257) if top % d == 0]
+    rng = np.random.default_rng(seed)
+    d = rng.choice(divisors, shape)
+    alpha = np.where(rng.random(shape) < 0.1, 0, top // d)
+    colour = rng.integers(0, top // d[..., None] + 1, shape + (3,)) * d[..., None] * (alpha[..., None] > 0)
+    straight = np.dstack([colour, alpha]).astype(dtype)
+    premultiplied_colour = colour // d[..., None]  # colour * alpha / max, exactly
+    return straight, np.dstack([premultiplied_colour, alpha]).astype(dtype)
+
+
+def cmyk_to_rgb(cmyk: np.ndarray) -> np.ndarray:
+    """R = (max - C)(max - K) / max and so on, rounded half up in integers."""
+    top = int(np.iinfo(cmyk.dtype).max)
+    values = cmyk.astype(np.int64)
+    rgb = ((top - values[..., :3]) * (top - values[..., 3:]) + top // 2) // top
+    return rgb.astype(cmyk.dtype)
+
+
+def _tiff_oriented(path: Path, stored: np.ndarray, orientation: int, compression: str | None) -> None:
+    tifffile.imwrite(path, stored, photometric="rgb", compression=compression,
+                     extratags=[(0x0112, 3, 1, orientation, True)])
+
 
 
 def _palette_image(size: tuple[int, int], seed: int):
@@ -242,6 +320,88 @@ def write_corpus(folder: Path) -> dict[str, Sample]:
     _save(folder / "jpeg_named.png", jpeg.getvalue())
     samples["jpeg_named.png"] = Sample(rgb, 8.0)
 
+    # --- TIFF orientation (issue 23, item 10): applied exactly once, 8 and 16 bits, each decoder --
+    for dtype in (np.uint8, np.uint16):
+        stored = ramp(5, 8, dtype)
+        for compression in (None, "zlib"):
+            for orientation in range(2, 9):
+                name = f"tiff_orientation/o{orientation}_{dtype().itemsize * 8}bit_{compression or 'raw'}.tif"
+                (folder / "tiff_orientation").mkdir(exist_ok=True)
+                _tiff_oriented(folder / name, stored, orientation, compression)
+                lossless(name, upright(stored, orientation))
+    lzw_stored = ramp(6, 9)
+    Image.fromarray(lzw_stored).save(folder / "tiff_orientation" / "o6_8bit_lzw.tif", compression="tiff_lzw",
+                                     tiffinfo={0x0112: 6})
+    lossless("tiff_orientation/o6_8bit_lzw.tif", upright(lzw_stored, 6))
+    gray_lzw = smooth((7, 10), 40, np.uint16)  # LZW 16-bit: OpenCV's libtiff decodes it, not tifffile
+    Image.fromarray(gray_lzw).save(folder / "tiff_orientation" / "o8_16bit_lzw.tif", compression="tiff_lzw",
+                                           tiffinfo={0x0112: 8})
+    lossless("tiff_orientation/o8_16bit_lzw.tif", upright(gray_lzw, 8))
+    exif16 = Image.Exif()
+    exif16[0x0112] = 6
+    ok, png16 = cv2.imencodeWithMetadata(".png", ramp(5, 8, np.uint16)[:, :, ::-1].copy(), [cv2.IMAGE_METADATA_EXIF],
+                                         [np.frombuffer(exif16.tobytes()[6:], np.uint8)])
+    _save(folder / "rotated16.png", png16.tobytes())
+    lossless("rotated16.png", upright(ramp(5, 8, np.uint16), 6))
+
+    # --- 16-bit TIFF layouts (item 11) ------------------------------------------------------------
+    deep_planar = smooth((9, 11, 3), 41, np.uint16)
+    for compression in (None, "zlib"):
+        name = f"deep16_planar_{compression or 'raw'}.tif"
+        tifffile.imwrite(folder / name, np.moveaxis(deep_planar, -1, 0), photometric="rgb", planarconfig="separate",
+                         compression=compression)
+        lossless(name, deep_planar)
+    for bits, dtype in ((8, np.uint8), (16, np.uint16)):
+        straight, stored = premultiplied(dtype, (8, 10), 42 + bits)
+        tifffile.imwrite(folder / f"premultiplied{bits}.tif", stored, photometric="rgb", extrasamples=[1])
+        lossless(f"premultiplied{bits}.tif", straight)
+        tifffile.imwrite(folder / f"straight_alpha{bits}.tif", straight, photometric="rgb", extrasamples=[2])
+        lossless(f"straight_alpha{bits}.tif", straight)
+    straight, stored = premultiplied(np.uint16, (6, 7), 45)
+    tifffile.imwrite(folder / "premultiplied16_planar.tif", np.moveaxis(stored, -1, 0), photometric="rgb",
+                     extrasamples=[1], planarconfig="separate", compression="zlib")
+    lossless("premultiplied16_planar.tif", straight)
+    cmyk16 = np.random.default_rng(46).integers(0, 65536, (7, 9, 4)).astype(np.uint16)
+    cmyk16[0, :, 3] = 0  # no black: R = max - C exactly
+    cmyk16[1, :, 3] = 65535  # all black
+    tifffile.imwrite(folder / "cmyk16.tif", cmyk16, photometric="separated")
+    lossless("cmyk16.tif", cmyk_to_rgb(cmyk16))
+    tifffile.imwrite(folder / "cmyk16_planar.tif", np.moveaxis(cmyk16, -1, 0), photometric="separated",
+                     planarconfig="separate", compression="zlib")
+    lossless("cmyk16_planar.tif", cmyk_to_rgb(cmyk16))
+    white_is_zero = smooth((6, 8), 47, np.uint16)
+    tifffile.imwrite(folder / "white_is_zero16.tif", white_is_zero, photometric="miniswhite")
+    lossless("white_is_zero16.tif", 65535 - white_is_zero)
+    rgbx16 = smooth((6, 8, 4), 48, np.uint16)
+    tifffile.imwrite(folder / "rgb_unspecified_extra16.tif", rgbx16, photometric="rgb", extrasamples=[0])
+    lossless("rgb_unspecified_extra16.tif", rgbx16[:, :, :3])
+
+    # --- 16-bit PNG with a transparent colour (item 12) ------------------------------------------
+    gray16_trns = (np.random.default_rng(49).integers(0, 4, (9, 10)) * 20000).astype(np.uint16)
+    key = int(gray16_trns[0, 0])
+    _save(folder / "gray16_transparent_colour.png",
+          with_png_chunk(png_of(gray16_trns, 0), b"tRNS", struct.pack(">H", key)))
+    lossless("gray16_transparent_colour.png",
+             np.dstack([gray16_trns, np.where(gray16_trns == key, 0, 65535)]).astype(np.uint16))
+    rgb16_trns = (np.random.default_rng(50).integers(0, 3, (8, 11, 3)) * 30000).astype(np.uint16)
+    colour = rgb16_trns[0, 0].copy()
+    rgb16_trns[1, 1] = [colour[0], colour[1], colour[2] ^ 1]  # one sample off: opaque
+    _save(folder / "rgb16_transparent_colour.png",
+          with_png_chunk(png_of(rgb16_trns, 2), b"tRNS", struct.pack(">3H", *map(int, colour))))
+    lossless("rgb16_transparent_colour.png",
+             np.dstack([rgb16_trns, np.where((rgb16_trns == colour).all(axis=2), 0, 65535)]).astype(np.uint16))
+    rgb8_trns = (np.random.default_rng(51).integers(0, 3, (8, 11, 3)) * 100).astype(np.uint8)
+    colour8 = rgb8_trns[0, 0].copy()
+    _save(folder / "rgb_transparent_colour.png",
+          with_png_chunk(png_of(rgb8_trns, 2), b"tRNS", struct.pack(">3H", *map(int, colour8))))
+    lossless("rgb_transparent_colour.png",
+             np.dstack([rgb8_trns, np.where((rgb8_trns == colour8).all(axis=2), 0, 255)]).astype(np.uint8))
+
+    # --- JPEG with an ICC profile over 64 KB, in numbered APP2 chunks (item 17) -----------------
+    large_profile = large_icc_profile(150_000)
+    Image.fromarray(rgb).save(folder / "large_icc.jpg", quality=95, icc_profile=large_profile)
+    samples["large_icc.jpg"] = Sample(rgb, 8.0, large_profile)
+
     # --- bad files ---------------------------------------------------------------------------
     bad("empty.png", b"", "empty file")
     whole = (folder / "rgb.png").read_bytes()
@@ -285,6 +445,34 @@ def write_corpus(folder: Path) -> dict[str, Sample]:
     bad("animated_png.png", None, "3 frames")
     (folder / "dangling.png").symlink_to("nowhere.png")
     bad("dangling.png", None, "broken symbolic link")
+    bad("gray16_bad_trns.png", with_png_chunk(png_of(gray16, 0), b"tRNS", b"\x00\x01\x00\x02"),
+        "tRNS chunk has 4 bytes, not 2")
+    # A PNG starts with IHDR. Bytes 24-25 here (a fixed-offset reader's "bit depth" and "colour
+    # type") are 16 and 7: once a KeyError: 7.
+    bad("text_before_ihdr.png", with_png_chunk(png_of(rgb, 2), b"tEXt", b"Comment\x00\x10\x07 hello", b"IHDR"),
+        "first chunk is 'tEXt', not IHDR")
+    bad("ihdr_16bit_palette.png", png_file(4, 4, 16, 3, zlib.compress(bytes(5 * 4 * 2))),
+        "bit depth 16 with colour type 3")
+    lzw_planar = folder / "deep16_planar_lzw.tif"  # tagged LZW: refused from the header, nothing decoded
+    tifffile.imwrite(lzw_planar, np.moveaxis(deep_planar, -1, 0), photometric="rgb", planarconfig="separate")
+    with tifffile.TiffFile(lzw_planar, mode="r+b") as tiff:
+        tiff.pages.first.tags["Compression"].overwrite(5)
+    bad("deep16_planar_lzw.tif", None, "16-bit planar TIFF compressed with LZW is not supported")
+    lzw_cmyk = folder / "cmyk16_lzw.tif"
+    tifffile.imwrite(lzw_cmyk, cmyk16, photometric="separated")
+    with tifffile.TiffFile(lzw_cmyk, mode="r+b") as tiff:
+        tiff.pages.first.tags["Compression"].overwrite(5)
+    bad("cmyk16_lzw.tif", None, "16-bit CMYK TIFF compressed with LZW")
+    tifffile.imwrite(folder / "ycbcr16.tif", smooth((4, 6, 3), 52, np.uint16), photometric="ycbcr", subsampling=(1, 1))
+    bad("ycbcr16.tif", None, "a YCbCr TIFF of 16-bit unsigned integer samples (3 per pixel) is not supported")
+
+    # --- not regular files (item 21): refused before they are opened (a FIFO would block) -------
+    os.mkfifo(folder / "fifo.png")
+    bad("fifo.png", None, "not a regular file: a FIFO")
+    (folder / "zero.png").symlink_to("/dev/zero")
+    bad("zero.png", None, "not a regular file: a character device (through a symbolic link)")
+    (folder / "null.jpg").symlink_to("/dev/null")
+    bad("null.jpg", None, "not a regular file: a character device")
     # Readable alone, but both would become same.png: a batch fails both.
     Image.fromarray(rgb).save(folder / "same.png")
     Image.fromarray(rgb).save(folder / "same.jpg", quality=95)

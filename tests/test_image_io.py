@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 
 import bad_images
@@ -363,3 +364,170 @@ def test_formats_with_clear_outcomes(tmp_path):
     tifffile.imwrite(pages, np.zeros((2, 5, 6), np.uint8))  # two pages
     with pytest.raises(ImageError, match="2 frames"):
         read_image(pages)
+
+
+# ----------------------------------------------------------------------------------------------
+# issue 23: orientation applied once, 16-bit layouts, PNG chunk order, JPEG segments, special files
+
+
+def test_the_orientation_reference_agrees_with_pillow(tmp_path):
+    """bad_images.upright (built from the spec's words) against Pillow's exif_transpose."""
+    stored = bad_images.ramp(5, 8)
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        path = tmp_path / f"o{orientation}.png"
+        Image.fromarray(stored).save(path, exif=exif)
+        with Image.open(path) as image:
+            np.testing.assert_array_equal(np.asarray(ImageOps.exif_transpose(image)),
+                                          bad_images.upright(stored, orientation))
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_tiff_orientation_is_applied_once(tmp_path, orientation, dtype, compression):
+    stored = bad_images.ramp(5, 8, dtype)
+    path = tmp_path / "turned.tif"
+    tifffile.imwrite(path, stored, photometric="rgb", compression=compression,
+                     extratags=[(0x0112, 3, 1, orientation, True)])
+    header = read_header(path)
+    assert (header.width, header.height, header.orientation) == (8, 5, orientation), "the stored size"
+    assert header.upright_size == ((5, 8) if orientation >= 5 else (8, 5))
+    pixels = read_image(path)
+    assert pixels.dtype == dtype
+    np.testing.assert_array_equal(pixels, bad_images.upright(stored, orientation))
+    if dtype == np.uint8:
+        with Image.open(path) as image:  # Pillow turns TIFFs upright as it loads them
+            np.testing.assert_array_equal(pixels, np.asarray(image))
+
+
+SIXTEEN_BIT_LAYOUTS = ["deep16_planar_raw.tif", "deep16_planar_zlib.tif", "premultiplied16.tif", "premultiplied8.tif",
+                       "premultiplied16_planar.tif", "straight_alpha16.tif", "cmyk16.tif", "cmyk16_planar.tif",
+                       "white_is_zero16.tif", "rgb_unspecified_extra16.tif", "tiff_orientation/o8_16bit_lzw.tif",
+                       "gray16_transparent_colour.png", "rgb16_transparent_colour.png", "rgb_transparent_colour.png",
+                       "rotated16.png"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    return folder, bad_images.write_corpus(folder)
+
+
+@pytest.mark.parametrize("name", SIXTEEN_BIT_LAYOUTS)
+def test_sixteen_bit_layouts_read_exactly(corpus, name):
+    """Planar and premultiplied TIFF, 16-bit CMYK as RGB, a PNG's transparent colour as alpha:
+    each against pixels known by construction."""
+    folder, samples = corpus
+    pixels = read_image(folder / name)
+    assert pixels.dtype == samples[name].pixels.dtype and pixels.shape == samples[name].pixels.shape
+    np.testing.assert_array_equal(pixels, samples[name].pixels)
+    assert read_header(folder / name).mode == {2: "LA", 3: "RGB", 4: "RGBA"}.get(_channels_of(pixels), "L")
+
+
+def _channels_of(pixels: np.ndarray) -> int:
+    return 1 if pixels.ndim == 2 else pixels.shape[2]
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("text_before_ihdr.png", "not a valid PNG: its first chunk is 'tEXt', not IHDR"),
+    ("ihdr_16bit_palette.png", "not a valid PNG: IHDR states bit depth 16 with colour type 3"),
+    ("gray16_bad_trns.png", "not a valid PNG: its tRNS chunk has 4 bytes, not 2"),
+    ("cmyk16_lzw.tif", "a 16-bit CMYK TIFF compressed with LZW is not supported"),
+    ("deep16_planar_lzw.tif", "a 16-bit planar TIFF compressed with LZW is not supported"),
+])
+def test_malformed_or_undecodable_headers_are_named(corpus, name, reason):
+    folder, _ = corpus
+    for read in (read_header, read_image):
+        with pytest.raises(ImageError) as error:
+            read(folder / name)
+        assert error.value.path == folder / name and reason in error.value.reason, str(error.value)
+
+
+def _jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
+    """(marker, payload) of each segment before the scan, parsed here from the JPEG syntax."""
+    assert data[:2] == b"\xff\xd8"
+    segments, position = [], 2
+    while data[position + 1] != 0xDA:  # start of scan
+        assert data[position] == 0xFF
+        length = int.from_bytes(data[position + 2:position + 4], "big")
+        segments.append((data[position + 1], data[position + 4:position + 2 + length]))
+        position += 2 + length
+    return segments
+
+
+def test_a_large_icc_profile_is_written_across_numbered_app2_segments(tmp_path):
+    from PIL import ImageCms
+
+    profile = bad_images.large_icc_profile(150_000)
+    ImageCms.ImageCmsProfile(io.BytesIO(profile))  # a well-formed profile (LittleCMS reads it)
+    image = bad_images.smooth((12, 14, 3), 1)
+    path = write_image(tmp_path / "out.jpg", image, metadata=ImageMetadata(profile, _exif(1)))
+    segments = _jpeg_segments(path.read_bytes())
+    chunks = [payload for marker, payload in segments if marker == 0xE2 and payload.startswith(b"ICC_PROFILE\x00")]
+    assert len(chunks) == 3 and all(len(chunk) + 2 <= 65535 for chunk in chunks)
+    assert [chunk[12:14] for chunk in chunks] == [bytes([n, 3]) for n in (1, 2, 3)]
+    assert b"".join(chunk[14:] for chunk in chunks) == profile
+    assert [marker for marker, _ in segments][:3] == [0xE0, 0xE1, 0xE2], "JFIF, then EXIF, then the profile"
+    with Image.open(path) as written:
+        assert written.info["icc_profile"] == profile and written.getexif()[0x010F] == "srapp camera"
+    back, metadata = read_image_with_metadata(path)
+    assert metadata.icc_profile == profile and np.abs(back.astype(int) - image).mean() < 8
+
+
+def test_jpeg_to_jpeg_keeps_a_large_profile(corpus, tmp_path):
+    folder, samples = corpus
+    pixels, metadata = read_image_with_metadata(folder / "large_icc.jpg")
+    assert len(metadata.icc_profile) > 65535
+    again = write_image(tmp_path / "again.jpg", pixels, metadata=metadata)
+    with Image.open(again) as written:
+        assert written.info["icc_profile"] == samples["large_icc.jpg"].icc_profile
+
+
+def test_exif_too_large_for_a_jpeg_is_left_out_with_a_warning(tmp_path):
+    exif = Image.Exif()
+    exif[0x010F] = "srapp camera"
+    exif[0x010E] = "x" * 70_000  # ImageDescription: 70 KB, more than a JPEG segment holds
+    large = exif.tobytes()[6:]
+    image = bad_images.smooth((12, 14, 3), 2)
+    target = tmp_path / "out.jpg"
+    with pytest.warns(UserWarning, match=rf"{target}: the EXIF \(\d+ bytes\) does not fit"):
+        write_image(target, image, metadata=ImageMetadata(bad_images.SRGB_PROFILE, large))
+    with Image.open(target) as written:
+        assert written.info["icc_profile"] == bad_images.SRGB_PROFILE and 0x010F not in written.getexif()
+    png = write_image(tmp_path / "out.png", image, metadata=ImageMetadata(exif=large))  # PNG has room for it
+    with Image.open(png) as written:
+        assert written.getexif()[0x010E] == "x" * 70_000
+
+
+@pytest.mark.parametrize("name, kind", [("fifo.png", "a FIFO (named pipe)"), ("zero.png", "a character device"),
+                                        ("null.jpg", "a character device")])
+def test_special_files_are_refused_before_they_are_opened(corpus, monkeypatch, name, kind):
+    folder, _ = corpus
+    path = folder / name
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda file, *args, **kwargs: opened.append(file) or real_open(file, *args, **kwargs))
+    for read in (read_header, read_image):
+        with pytest.raises(ImageError) as error:
+            read(path)
+        assert error.value.path == path and error.value.reason.startswith(f"not a regular file: {kind}")
+    assert opened == []
+
+
+def test_a_file_replaced_by_a_fifo_after_its_check_is_refused_without_blocking(tmp_path, monkeypatch):
+    regular = write_image(tmp_path / "real.png", np.zeros((2, 2), np.uint8))
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    monkeypatch.setattr("srapp.engine.image_header._status", lambda path: regular.stat())  # the check saw a file
+    with pytest.raises(ImageError, match="not a regular file: a FIFO"):
+        read_image(fifo)  # opened without waiting for a writer, refused on the descriptor
+
+
+def test_listings_report_special_files_named_like_images(corpus):
+    from srapp.engine.image_files import list_images
+
+    folder, _ = corpus
+    listed = {path.name for path in list_images(folder)}
+    assert {"fifo.png", "zero.png", "null.jpg", "dangling.png"} <= listed and "folder.png" not in listed

@@ -47,6 +47,8 @@ _TIFF_SAMPLES, _TIFF_PLANAR, _TIFF_INK_SET, _TIFF_EXTRA_SAMPLES, _TIFF_SAMPLE_FO
 _SIXTEEN_BIT_PHOTOMETRIC = {0: (1, "gray, white is zero"), 1: (1, "gray"), 2: (3, "RGB"), 5: (4, "CMYK")}
 _TIFF_PHOTOMETRIC_NAMES = {3: "palette", 4: "transparency mask", 6: "YCbCr", 8: "CIELab", 9: "ICCLab", 10: "ITULab"}
 _ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA = 1, 2  # ExtraSamples values
+_TIFFFILE_COMPRESSIONS = {1, 8, 32946, 32773, 34925}  # none, Deflate (two codes), PackBits, LZMA
+_TIFF_COMPRESSION_NAMES = {5: "LZW", 7: "JPEG", 34887: "LERC", 50000: "Zstandard", 50001: "WebP"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,18 @@ class TiffSamples:
     alpha: int | None
     premultiplied: bool
     compression: int
+
+    @property
+    def tifffile_decodes(self) -> bool:
+        """Whether tifffile decodes the compression itself (the others, LZW among them, need
+        imagecodecs, and are left to OpenCV's libtiff)."""
+        return self.compression in _TIFFFILE_COMPRESSIONS
+
+    @property
+    def opencv_decodes(self) -> bool:
+        """Whether OpenCV decodes the layout right: interleaved gray or RGB(A), no other extra
+        samples (it garbles 16-bit planar data and refuses CMYK)."""
+        return not self.planar and self.photometric in (1, 2) and self.samples in (1, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -252,6 +266,11 @@ def _sixteen_bit_tiff(path: Path, tags) -> tuple[str, int, None, TiffSamples]:
     alpha = colour if extra and extra[0] in (_ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA) else None
     layout = TiffSamples(photometric, samples, int(tags.get(_TIFF_PLANAR, 1)) == 2, alpha,
                          alpha is not None and extra[0] == _ASSOCIATED_ALPHA, int(tags.get(_TIFF_COMPRESSION, 1)))
+    if not layout.tifffile_decodes and not layout.opencv_decodes:
+        compression = _TIFF_COMPRESSION_NAMES.get(layout.compression, f"compression {layout.compression}")
+        kind = "CMYK" if photometric == 5 else "planar" if layout.planar else name
+        raise ImageError(path, f"a 16-bit {kind} TIFF compressed with {compression} is not supported: srapp decodes "
+                         "that layout uncompressed or compressed with Deflate, PackBits or LZMA")
     return ("L" if colour == 1 else "RGB") + ("A" if alpha is not None else ""), 16, None, layout
 
 
@@ -264,8 +283,10 @@ def _tiff_samples(tags) -> tuple[int, int, int]:
     return int(tags.get(_TIFF_SAMPLES, 1)), int(bits), int(kind)
 
 
-def _describe_tiff(samples: int, bits: int, kind: int) -> str:
-    return f"a TIFF of {bits}-bit {_TIFF_SAMPLE_KINDS.get(kind, 'unknown')} samples ({samples} per pixel)"
+def _describe_tiff(samples: int, bits: int, kind: int, photometric: int | None = None) -> str:
+    colour = {**_TIFF_PHOTOMETRIC_NAMES, 5: "separated (CMYK)"}.get(photometric)
+    return f"a {colour + ' ' if colour else ''}TIFF of {bits}-bit {_TIFF_SAMPLE_KINDS.get(kind, 'unknown')} samples " \
+           f"({samples} per pixel)"
 
 
 def _tiff_layout_of_file(handle: BinaryIO) -> str | None:
@@ -279,7 +300,7 @@ def _tiff_layout_of_file(handle: BinaryIO) -> str | None:
         directory = TiffImagePlugin.ImageFileDirectory_v2(prefix)
         handle.seek(directory.next)
         directory.load(handle)
-        return _describe_tiff(*_tiff_samples(directory))
+        return _describe_tiff(*_tiff_samples(directory), directory.get(_TIFF_PHOTOMETRIC))
     except Exception:  # noqa: BLE001 (no layout to describe: the caller reports the parse error)
         return None
 

@@ -137,19 +137,14 @@ def _decode_sixteen_bit_png(header: ImageHeader) -> np.ndarray:
     return pixels
 
 
-# tifffile decodes these TIFF compressions itself; the others (LZW, JPEG, ...) need imagecodecs.
-_TIFFFILE_COMPRESSIONS = {1, 8, 32946, 32773, 34925}  # none, Deflate (two codes), PackBits, LZMA
-_TIFF_COMPRESSION_NAMES = {5: "LZW", 7: "JPEG", 34887: "LERC", 50000: "Zstandard", 50001: "WebP"}
-
-
 def _stored_tiff_samples(header: ImageHeader) -> np.ndarray:
-    """A 16-bit TIFF's samples as stored, ``H x W x samples``, and upright: tifffile reads every
-    layout (interleaved or planar) in the compressions above; OpenCV (libtiff) reads the others for
-    the interleaved gray and RGB(A) layouts it decodes right, and turns them upright itself."""
+    """A 16-bit TIFF's samples, ``H x W x samples``, upright: tifffile reads every layout in the
+    compressions it decodes itself; OpenCV (libtiff) reads the other compressions for the layouts
+    it decodes right (see :class:`~srapp.engine.image_header.TiffSamples`), and turns them upright itself."""
     import tifffile
 
     layout = header.tiff
-    if layout.compression in _TIFFFILE_COMPRESSIONS:
+    if layout.tifffile_decodes:
         try:
             with open_regular_file(header.path) as handle, tifffile.TiffFile(handle) as tiff:
                 samples = tiff.pages.first.asarray()
@@ -160,13 +155,8 @@ def _stored_tiff_samples(header: ImageHeader) -> np.ndarray:
         samples = samples.reshape(header.height, header.width, -1) if samples.size == header.pixels * layout.samples \
             else samples
         return apply_orientation(samples, header.orientation)
-    if not layout.planar and layout.photometric in (1, 2) and layout.samples in (1, 3, 4):
-        samples = _decode_with_opencv(header)
-        return samples.reshape(*samples.shape[:2], -1)
-    compression = _TIFF_COMPRESSION_NAMES.get(layout.compression, f"compression {layout.compression}")
-    kind = {0: "gray (white is zero)", 5: "CMYK"}.get(layout.photometric, "planar" if layout.planar else "")
-    raise ImageError(header.path, f"a 16-bit {kind} TIFF compressed with {compression} is not supported: srapp decodes "
-                     "that layout uncompressed or compressed with Deflate, PackBits or LZMA")
+    samples = _decode_with_opencv(header)  # the header refused the layouts OpenCV gets wrong
+    return samples.reshape(*samples.shape[:2], -1)
 
 
 def _decode_sixteen_bit_tiff(header: ImageHeader) -> np.ndarray:
