@@ -38,7 +38,8 @@ from ..batch import BatchRunner, Job
 from ..batch.runner import crop_border_for
 from ..checkpoints import shipped_models
 from ..engine.devices import AUTO, device_names
-from ..engine.image_io import read_image, write_image
+from ..engine.image_io import read_image_with_metadata, write_image
+from ..engine.metadata import ImageMetadata
 from ..engine.models import BICUBIC
 from ..engine.precision import PRECISIONS
 from ..engine.precision import available_precisions as precision_choices
@@ -295,14 +296,20 @@ class WebService:
             if expired:
                 shutil.rmtree(folder, ignore_errors=True)
 
-    def read_upload(self, path: str | Path | None, what: str = "image") -> np.ndarray:
+    def read_upload_with_metadata(self, path: str | Path | None,
+                                  what: str = "image") -> tuple[np.ndarray, ImageMetadata]:
+        """The upload's upright pixels and its ICC profile and EXIF (which results carry on, as the
+        command line's do)."""
         if not path:
             raise UserError(f"no {what} uploaded")
         try:
-            return read_image(path, max_pixels=self.limits.max_pixels)
+            return read_image_with_metadata(path, max_pixels=self.limits.max_pixels)
         except ImageError as error:
             # the upload's temporary path means nothing to the user: name the file they sent
             raise UserError(str(error.about(Path(path).name))) from error
+
+    def read_upload(self, path: str | Path | None, what: str = "image") -> np.ndarray:
+        return self.read_upload_with_metadata(path, what)[0]
 
     # -- operations --------------------------------------------------------------------------------
     def upscale_to_png(
@@ -313,11 +320,11 @@ class WebService:
         upscaler = self.upscaler(settings)
         with self._run(upscaler.device, progress, cancel) as steps:
             steps(DECODING)
-            image = self.read_upload(path)
+            image, metadata = self.read_upload_with_metadata(path)
             result = upscaler(image, steps.counter(UPSCALING), steps.cancel)
             steps(WRITING)
             with self._folder() as folder:
-                return write_image(folder / f"{Path(path).stem}_{settings.model}.png", result)
+                return write_image(folder / f"{Path(path).stem}_{settings.model}.png", result, metadata=metadata)
 
     def compare(
         self, path: str | Path | None, settings: Settings, gt_path: str | Path | None = None,
@@ -328,7 +335,7 @@ class WebService:
         upscaler = self.upscaler(settings)
         with self._run(upscaler.device, progress, cancel) as steps:
             steps(DECODING)
-            image = self.read_upload(path)
+            image, metadata = self.read_upload_with_metadata(path)
             truth = self.read_upload(gt_path, "ground truth") if gt_path else None
             result_height, result_width = upscaler.output_shape(*image.shape[:2])
             if truth is not None and truth.shape[:2] != (result_height, result_width):
@@ -340,13 +347,16 @@ class WebService:
             shape = preview_shape(*result.shape[:2])
             with self._folder() as folder:
                 steps(WRITING)
-                result_png = write_image(folder / f"{Path(path).stem}_{settings.model}.png", result)
+                result_png = write_image(folder / f"{Path(path).stem}_{settings.model}.png", result,
+                                         metadata=metadata)
                 steps(PREVIEWS, 0, 2)
+                # the previews carry the profile too, so the browser shows both sides in the input's colours
                 result_preview = result_png if shape == result.shape[:2] else write_image(
-                    folder / "preview-result.png", imresize(result, output_shape=shape))
+                    folder / "preview-result.png", imresize(result, output_shape=shape), metadata=metadata)
                 steps(PREVIEWS, 1, 2)
                 # straight from the input, with the same resize: bicubic gets no second resampling
-                bicubic_preview = write_image(folder / "preview-bicubic.png", imresize(image, output_shape=shape))
+                bicubic_preview = write_image(folder / "preview-bicubic.png", imresize(image, output_shape=shape),
+                                              metadata=metadata)
                 steps.report(PREVIEWS, 2, 2)
                 table: list[list] = []
                 if truth is not None:

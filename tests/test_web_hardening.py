@@ -1,0 +1,106 @@
+"""The web app's promises under awkward conditions: metadata kept, one slot per GPU whatever it is
+called, no server path in any message, clean-up after a hang-up or a crash, every stage shown,
+scale parsed as the command line parses it, a busy port said in one line."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import srapp
+from bad_images import SRGB_PROFILE
+from srapp.archs import RCAN
+from srapp.engine.devices import resolve_device
+from srapp.engine.image_io import write_image
+from srapp.engine.metadata import ImageMetadata
+from srapp.engine.resize import imresize
+from srapp.errors import Cancelled, UsageError
+from srapp.web import Limits, Settings, WebService
+from srapp.web.service import WAITING
+
+
+def smooth_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).random((height // 8 + 2, width // 8 + 2, 3))
+    return np.round(np.clip(imresize(noise, output_shape=(height, width)), 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    return srapp.save_checkpoint(RCAN(scale=2, num_groups=1, num_blocks=2, channels=8),
+                                 tmp_path_factory.mktemp("model") / "tiny.pth")
+
+
+@pytest.fixture
+def service(tmp_path, tiny_checkpoint):
+    return WebService(Limits(max_pixels=2_000_000), work_root=tmp_path / "work",
+                      extra_models={"tiny-x2": tiny_checkpoint})
+
+
+# -- metadata (item 13) ---------------------------------------------------------------------------
+
+def _camera_exif() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side: srapp turns the pixels upright and writes orientation 1
+    exif[0x010F] = "srapp camera"
+    return exif.tobytes()[6:]  # TIFF-structured, without the "Exif\0\0" prefix
+
+
+def _assert_metadata_kept(path) -> None:
+    with Image.open(path) as written:
+        assert written.info.get("icc_profile") == SRGB_PROFILE
+        exif = written.getexif()
+        assert exif[0x010F] == "srapp camera" and exif.get(0x0112) == 1
+
+
+@pytest.mark.parametrize("operation", ["upscale_to_png", "compare"])
+def test_single_image_results_keep_the_icc_profile_and_exif(service, tmp_path, operation):
+    photo = write_image(tmp_path / "photo.png", smooth_image(24, 32), metadata=ImageMetadata(SRGB_PROFILE, _camera_exif()))
+    settings = Settings("bicubic", srapp.UpscaleSettings(scale=2))
+    if operation == "upscale_to_png":
+        _assert_metadata_kept(service.upscale_to_png(photo, settings))
+    else:
+        comparison = service.compare(photo, settings)
+        for written in (comparison.result_png, comparison.result_preview, comparison.bicubic_preview):
+            _assert_metadata_kept(written)
+
+
+# -- device slots (item 20) -----------------------------------------------------------------------
+
+@pytest.fixture
+def two_fake_gpus(monkeypatch):
+    """A machine that says it has two GPUs, the first current (nothing is run on them)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+
+
+def test_one_gpu_has_one_name(two_fake_gpus):
+    first = torch.device("cuda", 0)
+    assert resolve_device("auto") == resolve_device("cuda") == resolve_device(torch.device("cuda")) == first
+    assert resolve_device("cuda:0") == first and str(resolve_device("auto")) == "cuda:0"
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    assert resolve_device("auto", local_rank=3) == torch.device("cuda", 1)
+    assert resolve_device("cpu:0") == resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(UsageError, match=r"'cuda:2' requested but this machine has 2 GPU"):
+        resolve_device("cuda:2")
+
+
+@pytest.mark.parametrize(("holding", "asking"), [("auto", "cuda:0"), ("cuda", "cuda:0"), ("cuda:0", "auto")])
+def test_requests_naming_one_gpu_differently_share_its_slot(two_fake_gpus, service, holding, asking):
+    cancel, seen = threading.Event(), []
+
+    def progress(stage, done, total):
+        seen.append(stage)
+        cancel.set()  # waiting for the slot is what this test looks for: stop there
+
+    with service._run(resolve_device(holding), None, None):
+        with pytest.raises(Cancelled), service._run(resolve_device(asking), progress, cancel):
+            pass
+    assert seen == [WAITING]
+    with service._run(resolve_device("cuda:1"), None, None), service._run(resolve_device("auto"), None, None):
+        pass  # another GPU has its own slot
