@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..batch.report import Report, check_report_path
+from ..batch.report import Report, check_report_path, printable
 from ..engine.backends import BACKENDS
 from ..engine.image_io import check_jpeg_quality
 from ..engine.precision import PRECISIONS
@@ -58,9 +58,10 @@ def write_report(report: Report, path: Path) -> bool:
     try:
         report.write(path)
     except OSError as error:
-        print(f"srapp: error: {path}: cannot write the report ({error.strerror or error})", file=sys.stderr)
+        print(f"srapp: error: {printable(str(path))}: cannot write the report ({error.strerror or error})",
+              file=sys.stderr)
         return False
-    print(f"report: {path}")
+    print(f"report: {printable(str(path))}")
     return True
 
 
