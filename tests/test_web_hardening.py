@@ -4,22 +4,27 @@ scale parsed as the command line parses it, a busy port said in one line."""
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.request
 
 import numpy as np
 import pytest
 import torch
+from gradio_client import Client, handle_file
 from PIL import Image
 
 import srapp
 from bad_images import SRGB_PROFILE
+from local_services import served
 from srapp.archs import RCAN
 from srapp.engine.devices import resolve_device
 from srapp.engine.image_io import write_image
 from srapp.engine.metadata import ImageMetadata
 from srapp.engine.resize import imresize
-from srapp.errors import Cancelled, UsageError
+from srapp.errors import Cancelled, ImageError, UsageError
 from srapp.web import Limits, Settings, WebService
+from srapp.web import service as service_module
 from srapp.web.service import WAITING
 
 
@@ -104,3 +109,68 @@ def test_requests_naming_one_gpu_differently_share_its_slot(two_fake_gpus, servi
     assert seen == [WAITING]
     with service._run(resolve_device("cuda:1"), None, None), service._run(resolve_device("auto"), None, None):
         pass  # another GPU has its own slot
+
+
+# -- no server path in a web message (item 18) -----------------------------------------------------
+
+def test_scrub_keeps_file_names_and_drops_folders(tmp_path):
+    models = tmp_path / "my models"
+    service = WebService(work_root=tmp_path / "work", extra_models={"mine-x2": models / "net.pth"})
+    assert service.scrub(f"{models / 'net.pth'}: not a readable PyTorch checkpoint") == \
+        "net.pth: not a readable PyTorch checkpoint"  # a known folder goes whole, blanks and all
+    assert service.scrub("/srv/data/photo.png: cannot write (No space left on device) at 1/2") == \
+        "photo.png: cannot write (No space left on device) at 1/2"
+    assert service.scrub("'/etc/hostname' and /var/tmp/x/y.png, see http://example.com/a/b") == \
+        "'hostname' and y.png, see http://example.com/a/b"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("web-hardening")
+    broken = folder / "served models" / "broken-x2.pth"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a checkpoint")
+    service = WebService(Limits(max_pixels=400_000), work_root=folder / "work", extra_models={"broken-x2": broken})
+    with served(service, max_file_size="2mb") as url:
+        yield {"url": url, "service": service, "folder": folder}
+
+
+def _assert_no_server_path(message: str, server) -> None:
+    for path in (str(server["folder"]), str(server["service"].work_root), "/tmp/", "gradio-cache", "served models"):
+        assert path not in message, message
+
+
+def test_an_unreadable_served_checkpoint_is_named_without_its_folder(server, tmp_path):
+    photo = write_image(tmp_path / "photo.png", smooth_image(16, 16))
+    with pytest.raises(Exception) as refused:
+        Client(server["url"], verbose=False).predict(handle_file(str(photo)), "broken-x2", api_name="/upscale")
+    assert "broken-x2.pth: not a readable" in str(refused.value)
+    _assert_no_server_path(str(refused.value), server)
+
+
+def test_a_write_failure_is_named_without_server_paths(server, tmp_path, monkeypatch):
+    def full_disk(path, *args, **kwargs):
+        raise ImageError(path, "cannot write (No space left on device)")
+
+    monkeypatch.setattr(service_module, "write_image", full_disk)
+    photo = write_image(tmp_path / "photo.png", smooth_image(16, 16))
+    for endpoint, arguments in (("/upscale", ("bicubic", 2)),
+                                ("/compare", (None, "bicubic", "2", "auto", "auto", "auto", False))):
+        with pytest.raises(Exception) as refused:
+            Client(server["url"], verbose=False).predict(handle_file(str(photo)), *arguments, api_name=endpoint)
+        assert "photo_bicubic.png: cannot write (No space left on device)" in str(refused.value), endpoint
+        _assert_no_server_path(str(refused.value), server)
+
+
+def test_a_server_path_sent_as_a_file_is_not_echoed(server):
+    secret = server["folder"] / "private" / "notes.txt"
+    secret.parent.mkdir(exist_ok=True)
+    secret.write_text("not for clients")
+    sent = {"path": str(secret), "meta": {"_type": "gradio.FileData"}}  # a raw HTTP client, no upload
+    request = urllib.request.Request(f"{server['url']}gradio_api/call/upscale", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"data": [sent, "bicubic", 2]}).encode())
+    event = json.loads(urllib.request.urlopen(request, timeout=60).read())["event_id"]
+    answer = urllib.request.urlopen(f"{server['url']}gradio_api/call/upscale/{event}", timeout=60).read().decode()
+    assert "event: error" in answer
+    _assert_no_server_path(answer, server)
+    assert "private" not in answer

@@ -21,6 +21,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import math
+import os
+import re
 import shutil
 import tempfile
 import threading
@@ -76,7 +78,14 @@ StageProgress = Callable[[Stage, int, int], None]
 
 
 class UserError(ValueError):
-    """A problem with what the user sent; the page shows the message as it is."""
+    """A problem with what the user sent; the page shows the message (with any server path
+    reduced to its file name, as every web message is: :meth:`WebService.scrub`)."""
+
+
+# The folders of an absolute path: "/" and one or more "name/" (names without blanks, colons or
+# quotes, which end a path inside a message). Not after a word, a dot or a colon, so "1/2",
+# "./x" and the "//" of a URL are left alone.
+_PATH_FOLDERS = re.compile(r"(?<![\w.~/:-])/(?:[^/\s:'\"]+/)+")
 
 
 @dataclass(frozen=True)
@@ -296,6 +305,18 @@ class WebService:
             if expired:
                 shutil.rmtree(folder, ignore_errors=True)
 
+    def scrub(self, message: str) -> str:
+        """``message`` with every server path reduced to its last part (the file's name), for the
+        page and API clients: the README promises that no web message shows a server path.
+
+        The folders this server knows of (its work folder, the temp folder, the served
+        checkpoints' folders) go first and exactly, since their names may hold blanks; then
+        anything else that reads as the folders of an absolute path."""
+        known = {self.work_root, Path(tempfile.gettempdir()), *(path.parent for path in self.extra_models.values())}
+        for folder in sorted({str(folder.absolute()) for folder in known}, key=len, reverse=True):
+            message = message.replace(folder + os.sep, "")
+        return _PATH_FOLDERS.sub("", message)
+
     def read_upload_with_metadata(self, path: str | Path | None,
                                   what: str = "image") -> tuple[np.ndarray, ImageMetadata]:
         """The upload's upright pixels and its ICC profile and EXIF (which results carry on, as the
@@ -421,8 +442,7 @@ class WebService:
             for job, record in zip(jobs, report.images):  # name the files the user sent, not server paths
                 record.input = job.source.name
                 if record.error:
-                    for server_path in (job.source, job.output):
-                        record.error = record.error.replace(str(server_path), server_path.name)
+                    record.error = self.scrub(record.error)
                     failures.append((record.input, record.error))
             archive = folder / "results.zip"
             with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:  # PNGs are compressed already

@@ -9,6 +9,7 @@ client's cancel) sets it, so the work stops before its next tile instead of runn
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -28,10 +29,15 @@ from .shutdown import clean_up_on_sigterm
 
 TILE_CHOICES = ["auto", "whole image", "128", "256", "512"]
 SCALE_CHOICES = ["2", "3", "4", "8"]
+# show_error=False: Gradio then sends clients only the messages srapp made (gr.Error, scrubbed of
+# server paths); its own errors outside srapp's code, such as refusing a server path sent as a file
+# ("Cannot move /srv/... to the gradio cache dir"), reach the client without their text.
+LAUNCH_OPTIONS: dict[str, Any] = {"show_error": False}
 DEFAULT_CACHE_SWEEP = (600, 3600)  # every 10 minutes, delete Gradio's cached files older than an hour
 CANCELLED_MESSAGE = "Cancelled: the run stopped before its next step; nothing from it was kept."
 NOTHING_TO_CANCEL = "Nothing is running."
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 
 def _tile_setting(choice: str | int | float | None) -> int | None:
@@ -81,19 +87,33 @@ def _gradio_progress(progress: gr.Progress) -> StageProgress:
     return report
 
 
-def _user_errors(function: Callable) -> Callable:
-    """Show a :class:`UserError` or a cancelled run in the page (and to API clients) as a message, not a crash."""
+def error_message(error: BaseException, service: WebService) -> str:
+    """What the page and API clients are told about ``error``: the one place a web error becomes a
+    message. A cancelled run says so; srapp's own errors say what they say; anything else names its
+    type. Every message is scrubbed of server paths (:meth:`WebService.scrub`)."""
+    if isinstance(error, Cancelled):
+        return CANCELLED_MESSAGE
+    message = str(error) if isinstance(error, (UserError, SrappError)) else f"{type(error).__name__}: {error}"
+    return service.scrub(message)
 
-    @functools.wraps(function)  # Gradio reads the signature for gr.Progress and gr.Request
-    async def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await function(*args, **kwargs)
-        except UserError as error:
-            raise gr.Error(str(error)) from error
-        except Cancelled as error:
-            raise gr.Error(CANCELLED_MESSAGE) from error
 
-    return wrapped
+def _messages(service: WebService) -> Callable[[Callable], Callable]:
+    """A decorator: every error of an endpoint reaches the page (and API clients) as a scrubbed
+    message (:func:`error_message`), not as Gradio's text of the exception."""
+
+    def decorate(function: Callable) -> Callable:
+        @functools.wraps(function)  # Gradio reads the signature for gr.Progress and gr.Request
+        async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await function(*args, **kwargs)
+            except Exception as error:
+                if not isinstance(error, (UserError, SrappError)):  # a fault, not the user's: keep it in the log
+                    _log.exception("srapp web request failed")
+                raise gr.Error(error_message(error, service), print_exception=False) from error
+
+        return wrapped
+
+    return decorate
 
 
 def _decoded_by_srapp(image: gr.Image) -> gr.Image:
@@ -169,6 +189,7 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
     examples = write_examples(service.work_root / "examples")
     models, default_model = service.model_names(), service.default_model()
     runs = _Runs()
+    _user_errors = _messages(service)
 
     def settings_controls() -> list[gr.components.Component]:
         with gr.Row():
@@ -311,7 +332,7 @@ def launch(
         service.close()
 
     clean_up_on_sigterm(clean_up)
-    app.launch(server_name=host, server_port=port, max_file_size=max_upload, show_error=True, **launch_kwargs)
+    app.launch(server_name=host, server_port=port, max_file_size=max_upload, **{**LAUNCH_OPTIONS, **launch_kwargs})
 
 
 __all__ = ["build_app", "launch"]
