@@ -1,7 +1,8 @@
 """Start the srapp web app: ``python app.py [--host H] [--port P]`` (or ``make app``).
 
 Environment variables SRAPP_HOST, SRAPP_PORT, SRAPP_MAX_PIXELS and SRAPP_MAX_UPLOAD set the same
-options; the command line wins. Ctrl-C and SIGTERM both stop the server and remove its work folder.
+options; the command line wins. Ctrl-C, SIGTERM and SIGHUP all stop the server and remove its work folder;
+a start also removes the work folders that servers which were killed left behind.
 """
 
 from __future__ import annotations

@@ -5,8 +5,13 @@ scale parsed as the command line parses it, a busy port said in one line."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +30,7 @@ from srapp.engine.resize import imresize
 from srapp.errors import Cancelled, ImageError, UsageError
 from srapp.web import Limits, Settings, WebService
 from srapp.web import service as service_module
+from srapp.web import work_folders
 from srapp.web.service import WAITING
 
 
@@ -174,3 +180,46 @@ def test_a_server_path_sent_as_a_file_is_not_echoed(server):
     assert "event: error" in answer
     _assert_no_server_path(answer, server)
     assert "private" not in answer
+
+
+# -- clean-up after a server that could not clean up (item 19) -------------------------------------
+
+def test_only_abandoned_srapp_work_folders_are_removed(tmp_path):
+    abandoned, running = tmp_path / "srapp-web-dead1234", tmp_path / "srapp-web-live5678"
+    unmarked, other = tmp_path / "srapp-web-notours", tmp_path / "someone-else"
+    for folder in (abandoned, running, unmarked, other):
+        (folder / "results").mkdir(parents=True)
+    work_folders.claim(abandoned).close()  # its server ended: the lock is free
+    holding = work_folders.claim(running)
+    work_folders.claim(other).close()  # srapp's lock file, but not a name srapp gives
+    (tmp_path / "srapp-web-link").symlink_to(abandoned, target_is_directory=True)
+    (tmp_path / "srapp-web-file").write_text("a file, not a folder")
+    try:
+        assert work_folders.remove_abandoned(tmp_path) == [abandoned]
+    finally:
+        holding.close()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "someone-else", "srapp-web-file", "srapp-web-link", "srapp-web-live5678", "srapp-web-notours"]
+
+
+_SERVE = ("import sys, time; from srapp.web.service import WebService; service = WebService(); "
+          "print(service.work_root, flush=True); time.sleep(120)")
+
+
+def test_the_next_start_removes_a_killed_servers_work_folder_and_keeps_a_running_ones(tmp_path):
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    servers = [subprocess.Popen([sys.executable, "-c", _SERVE], env=env, stdout=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    try:
+        killed, running = (Path(server.stdout.readline().strip()) for server in servers)
+        (killed / "results" / "upload.png").write_bytes(b"left behind")
+        servers[0].send_signal(signal.SIGKILL)  # no handler runs: the folder stays
+        servers[0].wait(30)
+        assert killed.is_dir()
+        subprocess.run([sys.executable, "-c", "from srapp.web.service import WebService; WebService().close()"],
+                       env=env, check=True, timeout=300)
+        assert not killed.exists() and running.is_dir()
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait(30)

@@ -50,6 +50,7 @@ from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, UpscaleSettings
 from ..engine.upscale import Upscaler
 from ..errors import Cancelled, ImageError, SrappError
 from ..metrics import score
+from . import work_folders
 
 DEFAULT_BICUBIC_SCALE = 4  # the page's scale for bicubic; networks have their own
 PREVIEW_LONG_SIDE = 2048  # the slider's images: enough for a page, a fraction of a large result
@@ -93,7 +94,7 @@ class Limits:
     max_pixels: int = 16_000_000  # input pixels per image
     max_batch_files: int = 32
     per_device_concurrency: int = 1  # simultaneous runs per device; more wait for a slot
-    work_ttl_seconds: float = 3600.0  # results older than this are deleted
+    work_ttl_seconds: float = 3600.0  # results older than this are deleted (a dead server's folder: at the next start)
 
 
 def available_devices() -> list[str]:
@@ -213,9 +214,14 @@ class WebService:
     ) -> None:
         self.limits = limits
         self.extra_models = {name: Path(path) for name, path in (extra_models or {}).items()}
-        self.work_root = Path(work_root or tempfile.mkdtemp(prefix="srapp-web-"))
+        if work_root is None:
+            # A server killed outright (SIGKILL, a crash) could not clean up: its uploads and results
+            # go now. Only folders of servers that have ended, by their lock (see work_folders).
+            work_folders.remove_abandoned()
+        self.work_root = Path(work_root or tempfile.mkdtemp(prefix=work_folders.PREFIX))
         self.results_root = self.work_root / "results"  # one folder per request, swept as it ages
         self.results_root.mkdir(parents=True, exist_ok=True)
+        self._claim = work_folders.claim(self.work_root)  # held open while this server lives
         atexit.register(shutil.rmtree, self.work_root, ignore_errors=True)
         self._device_slots: dict[str, threading.BoundedSemaphore] = {}
         self._active: set[threading.Event] = set()  # cancel events of the runs in progress
@@ -271,6 +277,8 @@ class WebService:
             for cancel in self._active:
                 cancel.set()
         shutil.rmtree(self.work_root, ignore_errors=True)
+        if self._claim is not None:
+            self._claim.close()
 
     @contextlib.contextmanager
     def _folder(self) -> Iterator[Path]:

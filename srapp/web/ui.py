@@ -25,7 +25,7 @@ from .service import (
     DEFAULT_BICUBIC_SCALE, PREVIEW_LONG_SIDE, Settings, Stage, StageProgress, UserError, WebService,
     available_devices, available_precisions,
 )
-from .shutdown import clean_up_on_sigterm
+from .shutdown import clean_up_on_termination
 
 TILE_CHOICES = ["auto", "whole image", "128", "256", "512"]
 SCALE_CHOICES = ["2", "3", "4", "8"]
@@ -319,8 +319,8 @@ def launch(
 ) -> None:
     """Serve the page; requests wait in a queue, and each device runs a bounded number at a time.
 
-    On SIGTERM (what Docker and systemd send) the server is closed and the work folder removed,
-    as on Ctrl-C, before the process ends as SIGTERM ends it.
+    On SIGTERM (what Docker and systemd send) or SIGHUP (its terminal closed) the server is closed
+    and the work folder removed, as on Ctrl-C, before the process ends as the signal ends it.
     """
     service = service or WebService()
     app = build_app(service)
@@ -331,7 +331,7 @@ def launch(
         app.close(verbose=False)
         service.close()
 
-    clean_up_on_sigterm(clean_up)
+    clean_up_on_termination(clean_up)
     app.launch(server_name=host, server_port=port, max_file_size=max_upload, **{**LAUNCH_OPTIONS, **launch_kwargs})
 
 
