@@ -223,3 +223,24 @@ def test_the_next_start_removes_a_killed_servers_work_folder_and_keeps_a_running
         for server in servers:
             server.kill()
             server.wait(30)
+
+
+# -- every stage shows while it runs (item 21) -------------------------------------------------------
+
+@pytest.mark.parametrize("model", ["bicubic", "tiny-x2"])
+def test_the_upscaling_stage_shows_while_an_image_runs_in_one_piece(service, tmp_path, monkeypatch, model):
+    from srapp.engine import upscale as upscale_module
+
+    seen, during = [], []
+    name = "imresize" if model == "bicubic" else "tiled_forward"
+    work = getattr(upscale_module, name)
+
+    def running(*args, **kwargs):
+        during.append(seen[-1])  # what the page shows while the image is being upscaled
+        return work(*args, **kwargs)
+
+    monkeypatch.setattr(upscale_module, name, running)
+    photo = write_image(tmp_path / "photo.png", smooth_image(24, 32))
+    service.upscale_to_png(photo, Settings(model, srapp.UpscaleSettings(scale=2 if model == "bicubic" else None, tile=0)),
+                           lambda stage, done, total: seen.append((stage.name, done, total)))
+    assert during and during[0] == ("upscaling", 0, None)

@@ -173,7 +173,7 @@ def test_every_stage_is_reported_in_order(service, tmp_path):
     assert list(first) == [DECODING.name, UPSCALING.name, WRITING.name, PREVIEWS.name]
     tiles = [(done, total) for name, done, total in seen if name == UPSCALING.name]
     count = 1 + math.ceil((600 - 128) / (128 - 16))  # tiles of 128 with 16 shared cover 600 pixels
-    assert tiles == [(done, count) for done in range(1, count + 1)]
+    assert tiles == [(0, None)] + [(done, count) for done in range(1, count + 1)]  # begun, then each tile
     assert [done for name, done, _ in seen if name == PREVIEWS.name] == [0, 1, 2]
     run = comparison.run
     upscaler = service.upscaler(Settings("tiny-x2"))
@@ -205,7 +205,7 @@ def test_cancel_stops_before_the_next_tile_and_removes_the_request_folder(servic
 
     with pytest.raises(Cancelled):
         service.compare(path, Settings("tiny-x2", srapp.UpscaleSettings(tile=32)), progress=progress, cancel=cancel)
-    assert tiles == [1, 2]  # of 40 tiles: nothing ran after the cancel
+    assert tiles == [0, 1, 2]  # begun, then 2 of 40 tiles: nothing ran after the cancel
     assert list(service.results_root.iterdir()) == []
     service.compare(path, Settings("bicubic", srapp.UpscaleSettings(scale=2)))  # the device slot was released
 

@@ -75,7 +75,8 @@ BICUBIC_FULL = Stage("bicubic at full size")
 SCORING = Stage("scoring against the ground truth")
 PACKING = Stage("packing the zip")
 
-StageProgress = Callable[[Stage, int, int], None]
+# progress(stage, done, total); total is None while it is not known yet (the tiles, until the first is done)
+StageProgress = Callable[[Stage, int, "int | None"], None]
 
 
 class UserError(ValueError):
@@ -189,7 +190,7 @@ class _Steps:
     def __init__(self, progress: StageProgress | None, cancel: threading.Event) -> None:
         self.progress, self.cancel = progress, cancel
 
-    def __call__(self, stage: Stage, done: int = 0, total: int = 1) -> None:
+    def __call__(self, stage: Stage, done: int = 0, total: int | None = 1) -> None:
         self.check()
         self.report(stage, done, total)
 
@@ -197,12 +198,17 @@ class _Steps:
         if self.cancel.is_set():
             raise Cancelled("cancelled")
 
-    def report(self, stage: Stage, done: int, total: int) -> None:
+    def report(self, stage: Stage, done: int, total: int | None) -> None:
         if self.progress is not None:
             self.progress(stage, done, total)
 
-    def counter(self, stage: Stage) -> Callable[[int, int], None]:
-        """A ``progress(done, total)`` for the engine (the engine checks the cancel event itself)."""
+    def counter(self, stage: Stage, total: int | None = None) -> Callable[[int, int], None]:
+        """A ``progress(done, total)`` for the engine (the engine checks the cancel event itself).
+
+        The stage is reported as begun at once (``total``: None when not known yet): the engine
+        reports only finished parts, and an image that runs in one piece would otherwise show the
+        previous stage for its whole run."""
+        self(stage, 0, total)
         return lambda done, total: self.report(stage, done, total)
 
 
@@ -440,10 +446,9 @@ class WebService:
                     stem += "_"
                 used.add(stem)
                 jobs.append(Job(path, results / f"{stem}.png", stem))
-            steps(UPSCALING_IMAGES, 0, len(jobs))
+            count = steps.counter(UPSCALING_IMAGES, len(jobs))
             started = time.perf_counter()
-            report = BatchRunner(upscaler, max_pixels=self.limits.max_pixels).run(
-                jobs, steps.counter(UPSCALING_IMAGES), steps.cancel)
+            report = BatchRunner(upscaler, max_pixels=self.limits.max_pixels).run(jobs, count, steps.cancel)
             run = RunInfo.of(settings.model, upscaler, time.perf_counter() - started)
             steps(PACKING)
             failures = []

@@ -80,9 +80,9 @@ def _settings(model, scale, tile, precision, device, self_ensemble) -> Settings:
 def _gradio_progress(progress: gr.Progress) -> StageProgress:
     def report(stage: Stage, done: int, total: int) -> None:
         if stage.unit:
-            progress((done, total), desc=stage.name, unit=stage.unit)
+            progress((done, total), desc=stage.name, unit=stage.unit)  # Gradio takes None: not known yet
         else:
-            progress(done / max(total, 1), desc=stage.name)
+            progress(done / max(total or 1, 1), desc=stage.name)
 
     return report
 
