@@ -244,3 +244,38 @@ def test_the_upscaling_stage_shows_while_an_image_runs_in_one_piece(service, tmp
     service.upscale_to_png(photo, Settings(model, srapp.UpscaleSettings(scale=2 if model == "bicubic" else None, tile=0)),
                            lambda stage, done, total: seen.append((stage.name, done, total)))
     assert during and during[0] == ("upscaling", 0, None)
+
+
+# -- /upscale parses scale as the command line does (item 21) ----------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_server(tmp_path_factory, tiny_checkpoint):
+    service = WebService(Limits(max_pixels=400_000), work_root=tmp_path_factory.mktemp("tiny") / "work",
+                         extra_models={"tiny-x2": tiny_checkpoint})
+    with served(service, max_file_size="2mb") as url:
+        yield Client(url, verbose=False)
+
+
+def test_upscale_takes_the_scale_as_text_or_number_and_refuses_what_the_cli_refuses(tiny_server, tmp_path):
+    from srapp.cli import main
+
+    image = smooth_image(12, 16)
+    photo = write_image(tmp_path / "photo.png", image)
+    for scale in ("3", 3, 3.0):
+        result = tiny_server.predict(handle_file(str(photo)), "bicubic", scale, api_name="/upscale")
+        np.testing.assert_array_equal(srapp.engine.image_io.read_image(result), srapp.upscale(image, "bicubic", scale=3))
+    for scale in (None, "", "2", 2):  # a network's own scale, or none given
+        tiny_server.predict(handle_file(str(photo)), "tiny-x2", scale, api_name="/upscale")
+    for model, scale, message in (("bicubic", 2.5, "scale must be a whole number, got '2.5'"),
+                                  ("bicubic", "2.5", "scale must be a whole number, got '2.5'"),
+                                  ("tiny-x2", 4, "upscales x2, not x4")):
+        with pytest.raises(Exception, match=message):
+            tiny_server.predict(handle_file(str(photo)), model, scale, api_name="/upscale")
+
+def test_the_command_line_parses_scale_with_the_same_parser(tmp_path, capsys):
+    from srapp.cli import main
+
+    photo = write_image(tmp_path / "photo.png", smooth_image(12, 16))
+    with pytest.raises(SystemExit) as refused:
+        main(["upscale", str(photo), "-o", str(tmp_path / "out"), "--model", "bicubic", "--scale", "2.5"])
+    assert refused.value.code == 2 and "scale must be a whole number, got '2.5'" in capsys.readouterr().err

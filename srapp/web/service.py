@@ -247,9 +247,8 @@ class WebService:
             raise UserError(f"unknown model {settings.model!r}; choose one of {', '.join(self.model_names())}")
         if settings.upscale.device not in available_devices():
             raise UserError(f"unknown device {settings.upscale.device!r}; choose one of {', '.join(available_devices())}")
-        upscale = settings.upscale if settings.model == BICUBIC else settings.upscale.replace(scale=None)
-        try:
-            return Upscaler(self.extra_models.get(settings.model, settings.model), upscale)
+        try:  # a network's scale must be its own (None: its own), as on the command line
+            return Upscaler(self.extra_models.get(settings.model, settings.model), settings.upscale)
         except SrappError as error:
             raise UserError(str(error)) from error
 

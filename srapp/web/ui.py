@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 import anyio
 import gradio as gr
 
-from ..engine.settings import DEFAULT_SETTINGS, UpscaleSettings
+from ..engine.models import BICUBIC
+from ..engine.settings import DEFAULT_SETTINGS, UpscaleSettings, parse_whole_number
 from ..errors import Cancelled, SrappError
 from .examples import write_examples
 from .service import (
@@ -46,35 +47,31 @@ def _tile_setting(choice: str | int | float | None) -> int | None:
         return None
     if choice == "whole image":
         return 0
-    try:
-        tile = float(choice)
-    except (TypeError, ValueError) as error:
-        raise UserError(f"tile must be auto, whole image or a number of pixels, got {choice!r}") from error
-    return int(tile) if tile.is_integer() else tile  # UpscaleSettings refuses fractions with its message
-
-
-def _whole_number(name: str, value) -> int | float | None:
-    """An API number (Gradio sends floats and strings) as an int where it is whole; UpscaleSettings checks it."""
-    if value in (None, ""):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as error:
-        raise UserError(f"{name} must be a whole number, got {value!r}") from error
-    return int(number) if number.is_integer() else number
+    return parse_whole_number("tile", choice)
 
 
 def _settings(model, scale, tile, precision, device, self_ensemble) -> Settings:
-    scale = _whole_number("scale", scale)
+    """One request's settings, parsed as the command line parses them (``parse_whole_number``) and
+    checked by UpscaleSettings. ``scale``: None for bicubic is :data:`DEFAULT_BICUBIC_SCALE`, for a
+    network its own; a network refuses any other (``model rcan-x4 upscales x4, not x3``), as the
+    command line does."""
     try:
+        scale = parse_whole_number("scale", scale)
+        if scale is None and str(model) == BICUBIC:
+            scale = DEFAULT_BICUBIC_SCALE
         upscale = UpscaleSettings(
-            scale=DEFAULT_BICUBIC_SCALE if scale is None else scale, tile=_tile_setting(tile),
+            scale=scale, tile=_tile_setting(tile),
             precision=str(precision or DEFAULT_SETTINGS.precision), device=str(device or DEFAULT_SETTINGS.device),
             self_ensemble=bool(self_ensemble),
         )
     except SrappError as error:
         raise UserError(str(error)) from error
     return Settings(model=str(model), upscale=upscale)
+
+
+def _page_scale(model, scale):
+    """The page's scale control is for bicubic only (its label says so): a network runs at its own."""
+    return scale if str(model) == BICUBIC else None
 
 
 def _gradio_progress(progress: gr.Progress) -> StageProgress:
@@ -206,7 +203,7 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
     @_user_errors
     async def upscale_single(image, ground_truth, model, scale, tile, precision, device, self_ensemble,
                              request: gr.Request, progress=gr.Progress()):
-        settings = _settings(model, scale, tile, precision, device, self_ensemble)
+        settings = _settings(model, _page_scale(model, scale), tile, precision, device, self_ensemble)
         comparison = await runs.run((request.session_hash, "single"), lambda cancel: service.compare(
             image, settings, ground_truth, _gradio_progress(progress), cancel))
         table = comparison.table
@@ -217,18 +214,19 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
     async def upscale_batch(files, model, scale, tile, precision, device, self_ensemble,
                             request: gr.Request, progress=gr.Progress()):
         """Upscale several images: a zip of PNGs, the CSV report, the failed files and their errors, a summary."""
-        settings = _settings(model, scale, tile, precision, device, self_ensemble)
+        settings = _settings(model, _page_scale(model, scale), tile, precision, device, self_ensemble)
         outcome = await runs.run((request.session_hash, "batch"), lambda cancel: service.batch(
             files, settings, _gradio_progress(progress), cancel))
         failures = [list(failure) for failure in outcome.failures]
         return str(outcome.archive), str(outcome.report), failures, outcome.describe()
 
     @_user_errors
-    async def upscale(image, model=default_model, scale=DEFAULT_BICUBIC_SCALE, tile=None,
+    async def upscale(image, model=default_model, scale=None, tile=None,
                       precision=DEFAULT_SETTINGS.precision, device=DEFAULT_SETTINGS.device,
                       self_ensemble=DEFAULT_SETTINGS.self_ensemble, request: gr.Request = None,
                       progress=gr.Progress()):
-        """Upscale an image; returns the result as a lossless PNG."""
+        """Upscale an image; returns the result as a lossless PNG. ``scale``: bicubic's factor
+        (default 4); for a network empty or its own, as on the command line."""
         settings = _settings(model, scale, tile, precision, device, self_ensemble)
         return str(await runs.run((request.session_hash, "upscale"), lambda cancel: service.upscale_to_png(
             image, settings, _gradio_progress(progress), cancel)))
@@ -298,7 +296,8 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
         with gr.Row(visible=False):  # API-only endpoints: uploads in, srapp's own PNG out
             api_image, api_truth = gr.File(type="filepath"), gr.File(type="filepath")
             api_settings = [
-                gr.Dropdown(models, value=default_model), gr.Number(DEFAULT_BICUBIC_SCALE, precision=0),
+                # scale as text: Gradio's Number would round 2.5 to 2 and refuse "4"; srapp parses it
+                gr.Dropdown(models, value=default_model), gr.Textbox(""),
                 gr.Textbox("auto"), gr.Dropdown(available_precisions(), value=DEFAULT_SETTINGS.precision),
                 gr.Dropdown(available_devices(), value=DEFAULT_SETTINGS.device), gr.Checkbox(DEFAULT_SETTINGS.self_ensemble),
             ]
