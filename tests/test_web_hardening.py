@@ -279,3 +279,22 @@ def test_the_command_line_parses_scale_with_the_same_parser(tmp_path, capsys):
     with pytest.raises(SystemExit) as refused:
         main(["upscale", str(photo), "-o", str(tmp_path / "out"), "--model", "bicubic", "--scale", "2.5"])
     assert refused.value.code == 2 and "scale must be a whole number, got '2.5'" in capsys.readouterr().err
+
+
+# -- a busy port (item 21) ---------------------------------------------------------------------------
+
+def test_a_busy_port_is_one_line_not_a_traceback():
+    import socket
+
+    from local_services import free_port
+
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        completed = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "app.py"), "--port",
+                                    str(port)], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 2, completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert lines == [f"app.py: error: cannot listen on 127.0.0.1 port {port}: Address already in use "
+                     "(choose another with --port or SRAPP_PORT)"], completed.stderr

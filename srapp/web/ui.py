@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -20,7 +21,7 @@ import gradio as gr
 
 from ..engine.models import BICUBIC
 from ..engine.settings import DEFAULT_SETTINGS, UpscaleSettings, parse_whole_number
-from ..errors import Cancelled, SrappError
+from ..errors import Cancelled, SrappError, UsageError
 from .examples import write_examples
 from .service import (
     DEFAULT_BICUBIC_SCALE, PREVIEW_LONG_SIDE, Settings, Stage, StageProgress, UserError, WebService,
@@ -309,6 +310,20 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
     return app
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse (:class:`UsageError`, one line) an address this server cannot listen on, a port in
+    use above all, before anything is built; Gradio would fail later with a traceback."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+            probe.bind(address)
+    except OSError as error:
+        raise UsageError(f"cannot listen on {host} port {port}: {error.strerror or error} "
+                         "(choose another with --port or SRAPP_PORT)") from error
+
+
 def launch(
     host: str = "127.0.0.1",
     port: int = 7860,
@@ -321,6 +336,7 @@ def launch(
     On SIGTERM (what Docker and systemd send) or SIGHUP (its terminal closed) the server is closed
     and the work folder removed, as on Ctrl-C, before the process ends as the signal ends it.
     """
+    check_port(host, port)
     service = service or WebService()
     app = build_app(service)
     devices = [d for d in available_devices() if d != "auto"]
@@ -334,4 +350,4 @@ def launch(
     app.launch(server_name=host, server_port=port, max_file_size=max_upload, **{**LAUNCH_OPTIONS, **launch_kwargs})
 
 
-__all__ = ["build_app", "launch"]
+__all__ = ["LAUNCH_OPTIONS", "build_app", "check_port", "error_message", "launch"]
