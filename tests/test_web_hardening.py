@@ -21,7 +21,7 @@ from PIL import Image
 
 import srapp
 from bad_images import SRGB_PROFILE
-from local_services import served
+from local_services import CHROMIUM, needs_chromium, served
 from srapp.archs import RCAN
 from srapp.engine.devices import resolve_device
 from srapp.engine.image_io import write_image
@@ -298,3 +298,35 @@ def test_a_busy_port_is_one_line_not_a_traceback():
     lines = completed.stderr.strip().splitlines()
     assert lines == [f"app.py: error: cannot listen on 127.0.0.1 port {port}: Address already in use "
                      "(choose another with --port or SRAPP_PORT)"], completed.stderr
+
+
+# -- errors stay in the page (item 21) ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def page_server(tmp_path_factory, tiny_checkpoint):
+    service = WebService(Limits(max_pixels=400_000), work_root=tmp_path_factory.mktemp("page") / "work",
+                         extra_models={"tiny-x2": tiny_checkpoint})
+    with served(service, max_file_size="2mb") as url:
+        yield url
+
+
+@needs_chromium
+def test_an_error_stays_in_the_page_status(page_server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    photo = write_image(tmp_path / "photo_1.png", smooth_image(24, 32))
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(page_server)
+        page.locator("#input-image input[type=file]").set_input_files(str(photo))
+        tile = page.get_by_label("Tile (input pixels)").first
+        tile.fill("2.5")
+        tile.press("Enter")
+        page.locator("#upscale-button").click()
+        status = page.locator("#status")
+        expect(status).to_contain_text("Error: tile must be a whole number, got '2.5'", timeout=30_000)
+        page.wait_for_timeout(11_000)  # the toast is gone after 10 s; the status keeps the message
+        expect(status).to_contain_text("tile must be a whole number", timeout=1_000)
+        expect(page.locator("#comparison").get_by_text("Error", exact=True)).to_have_count(0)
+        browser.close()

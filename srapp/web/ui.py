@@ -11,8 +11,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import socket
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -95,23 +97,61 @@ def error_message(error: BaseException, service: WebService) -> str:
     return service.scrub(message)
 
 
-def _messages(service: WebService) -> Callable[[Callable], Callable]:
-    """A decorator: every error of an endpoint reaches the page (and API clients) as a scrubbed
-    message (:func:`error_message`), not as Gradio's text of the exception."""
+class _Failures:
+    """The last error message of each browser tab's run, kept until the page shows it.
 
-    def decorate(function: Callable) -> Callable:
-        @functools.wraps(function)  # Gradio reads the signature for gr.Progress and gr.Request
-        async def wrapped(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return await function(*args, **kwargs)
-            except Exception as error:
-                if not isinstance(error, (UserError, SrappError)):  # a fault, not the user's: keep it in the log
-                    _log.exception("srapp web request failed")
-                raise gr.Error(error_message(error, service), print_exception=False) from error
+    Gradio shows a raised error as a toast that fades and marks the outputs "Error"; the page
+    also writes the message into its status, by a ``.failure`` event that fetches it from here.
+    Bounded: API clients never fetch theirs."""
 
-        return wrapped
+    LIMIT = 256
 
-    return decorate
+    def __init__(self) -> None:
+        self._messages: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def put(self, key: tuple[str, str], message: str) -> None:
+        with self._guard:
+            self._messages[key] = message
+            self._messages.move_to_end(key)
+            while len(self._messages) > self.LIMIT:
+                self._messages.popitem(last=False)
+
+    def pop(self, key: tuple[str, str]) -> str | None:
+        with self._guard:
+            return self._messages.pop(key, None)
+
+
+def _markdown_text(text: str) -> str:
+    """``text`` shown as it is in Markdown (file names such as ``photo_x2.png`` hold underscores)."""
+    return re.sub(r"([\\`*_\[\]<>~|#])", r"\\\1", text)
+
+
+def _messages(service: WebService, failures: _Failures) -> Callable[..., Callable[[Callable], Callable]]:
+    """``_messages(service, failures)(tab)``: a decorator by which every error of an endpoint reaches
+    the page (and API clients) as a scrubbed message (:func:`error_message`), not as Gradio's text
+    of the exception; with ``tab``, the message is also kept in ``failures`` for the tab's status."""
+
+    def for_tab(tab: str | None = None) -> Callable[[Callable], Callable]:
+        def decorate(function: Callable) -> Callable:
+            @functools.wraps(function)  # Gradio reads the signature for gr.Progress and gr.Request
+            async def wrapped(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await function(*args, **kwargs)
+                except Exception as error:
+                    if not isinstance(error, (UserError, SrappError)):  # a fault, not the user's: keep it in the log
+                        _log.exception("srapp web request failed")
+                    message = error_message(error, service)
+                    request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+                    if tab is not None and request is not None:
+                        failures.put((request.session_hash, tab), message)
+                    raise gr.Error(message, print_exception=False) from error
+
+            return wrapped
+
+        return decorate
+
+    return for_tab
 
 
 def _decoded_by_srapp(image: gr.Image) -> gr.Image:
@@ -187,7 +227,21 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
     examples = write_examples(service.work_root / "examples")
     models, default_model = service.model_names(), service.default_model()
     runs = _Runs()
-    _user_errors = _messages(service)
+    failure_notes = _Failures()
+    _user_errors = _messages(service, failure_notes)
+
+    def show_failure(tab: str, cleared: int) -> Callable[[gr.Request], tuple]:
+        """The ``.failure`` event of a tab's run: its message in the status, its outputs emptied
+        (instead of each saying "Error"). Nothing changes when there is no message (a run that
+        Gradio cancelled: the Cancel button reports that)."""
+
+        def show(request: gr.Request) -> tuple:
+            message = failure_notes.pop((request.session_hash, tab))
+            if message is None:
+                return (gr.update(),) * (1 + cleared)
+            return (f"**Error:** {_markdown_text(message)}", *([None] * cleared))
+
+        return show
 
     def settings_controls() -> list[gr.components.Component]:
         with gr.Row():
@@ -201,7 +255,7 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
         self_ensemble = gr.Checkbox(DEFAULT_SETTINGS.self_ensemble, label="Self-ensemble (x8 flips/rotations, 8x slower)")
         return [model, scale, tile, precision, device, self_ensemble]
 
-    @_user_errors
+    @_user_errors("single")
     async def upscale_single(image, ground_truth, model, scale, tile, precision, device, self_ensemble,
                              request: gr.Request, progress=gr.Progress()):
         settings = _settings(model, _page_scale(model, scale), tile, precision, device, self_ensemble)
@@ -211,7 +265,7 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
         return ((str(comparison.bicubic_preview), str(comparison.result_preview)), str(comparison.result_png),
                 gr.Dataframe(value=table, visible=bool(table)), comparison.describe())
 
-    @_user_errors
+    @_user_errors("batch")
     async def upscale_batch(files, model, scale, tile, precision, device, self_ensemble,
                             request: gr.Request, progress=gr.Progress()):
         """Upscale several images: a zip of PNGs, the CSV report, the failed files and their errors, a summary."""
@@ -221,7 +275,7 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
         failures = [list(failure) for failure in outcome.failures]
         return str(outcome.archive), str(outcome.report), failures, outcome.describe()
 
-    @_user_errors
+    @_user_errors()
     async def upscale(image, model=default_model, scale=None, tile=None,
                       precision=DEFAULT_SETTINGS.precision, device=DEFAULT_SETTINGS.device,
                       self_ensemble=DEFAULT_SETTINGS.self_ensemble, request: gr.Request = None,
@@ -232,7 +286,7 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
         return str(await runs.run((request.session_hash, "upscale"), lambda cancel: service.upscale_to_png(
             image, settings, _gradio_progress(progress), cancel)))
 
-    @_user_errors
+    @_user_errors()
     async def evaluate(image, ground_truth, crop_border=0, request: gr.Request = None, progress=gr.Progress()):
         """PSNR and SSIM (Y channel, crop_border pixels dropped) and LPIPS of an image against its ground truth."""
         crop = int(crop_border or 0)
@@ -274,6 +328,8 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
             single_run = run.click(upscale_single, [image, ground_truth, *controls],
                                    [comparison, download, metrics, status],
                                    api_visibility="undocumented", api_name="compare")
+            single_run.failure(show_failure("single", 3), None, [status, comparison, download, metrics], queue=False,
+                               api_visibility="private")
             stop.click(cancel_button("single"), None, status, cancels=[single_run], queue=False,
                        api_visibility="private")
 
@@ -291,6 +347,8 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
                                     elem_id="batch-failures")
             batch_run = run_batch.click(upscale_batch, [files, *batch_controls],
                                         [archive, report, failures, batch_status], api_name="batch")
+            batch_run.failure(show_failure("batch", 3), None, [batch_status, archive, report, failures], queue=False,
+                              api_visibility="private")
             stop_batch.click(cancel_button("batch"), None, batch_status, cancels=[batch_run], queue=False,
                              api_visibility="private")
 
