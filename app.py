@@ -1,7 +1,8 @@
 """Start the srapp web app: ``python app.py [--host H] [--port P]`` (or ``make app``).
 
 Environment variables SRAPP_HOST, SRAPP_PORT, SRAPP_MAX_PIXELS and SRAPP_MAX_UPLOAD set the same
-options; the command line wins. Ctrl-C and SIGTERM both stop the server and remove its work folder.
+options; the command line wins. Ctrl-C, SIGTERM and SIGHUP all stop the server and remove its work folder;
+a start also removes the work folders that servers which were killed left behind.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from pathlib import Path
 
 from srapp.cli.options import positive_int
+from srapp.errors import SrappError
 from srapp.web import Limits, WebService, launch
 
 
@@ -35,8 +37,11 @@ def main(argv: list[str] | None = None) -> None:
         if not sep or not name or not Path(path).is_file():
             parser.error(f"--model {item!r}: expected NAME=CHECKPOINT with an existing checkpoint file")
         extra[name] = Path(path)
-    service = WebService(Limits(max_pixels=args.max_pixels), extra_models=extra)
-    launch(args.host, args.port, service=service, max_upload=args.max_upload)
+    try:  # launch checks the port first: a busy one is one line here, not Gradio's traceback
+        service = WebService(Limits(max_pixels=args.max_pixels), extra_models=extra)
+        launch(args.host, args.port, service=service, max_upload=args.max_upload)
+    except SrappError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")  # one line, like the option errors
 
 
 if __name__ == "__main__":

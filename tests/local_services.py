@@ -28,12 +28,13 @@ def free_port() -> int:
 def served(service, max_file_size: str) -> Iterator[str]:
     """The web app over ``service`` on a free local port, queued as the app runs it; yields its URL."""
     from srapp.web import build_app
+    from srapp.web.ui import LAUNCH_OPTIONS
 
     app = build_app(service)
     app.queue(default_concurrency_limit=2)
     port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
-               max_file_size=max_file_size)
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+               max_file_size=max_file_size, **LAUNCH_OPTIONS)  # as launch() serves it
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -39,7 +39,9 @@ def test_api_defaults_are_the_settings_defaults():
 
 def test_web_defaults_are_the_settings_defaults():
     settings = ui._settings(DEFAULT_MODEL, None, None, None, None, False)
-    assert settings.upscale == DEFAULT_SETTINGS.replace(scale=DEFAULT_BICUBIC_SCALE)
+    assert settings.upscale == DEFAULT_SETTINGS  # a network's scale is its own
+    assert ui._settings("bicubic", None, None, None, None, False).upscale == \
+        DEFAULT_SETTINGS.replace(scale=DEFAULT_BICUBIC_SCALE)
     service = WebService()
     assert service.default_model() == DEFAULT_MODEL
     network_run = service.upscaler(settings)

@@ -60,7 +60,7 @@ def test_upscale_endpoint_returns_the_png_srapp_upscale_gives(client, server, im
     np.testing.assert_array_equal(read_image(result), expected)
     assert read_image(result).shape == (80, 104, 3)
 
-    tiled = client.predict(handle_file(str(path)), "tiny-x2", 4, "16", api_name="/upscale")
+    tiled = client.predict(handle_file(str(path)), "tiny-x2", None, "16", api_name="/upscale")  # its own scale
     np.testing.assert_array_equal(read_image(tiled), srapp.upscale(image, server["checkpoint"], tile=16, device="cpu"))
 
 

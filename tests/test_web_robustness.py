@@ -173,7 +173,7 @@ def test_every_stage_is_reported_in_order(service, tmp_path):
     assert list(first) == [DECODING.name, UPSCALING.name, WRITING.name, PREVIEWS.name]
     tiles = [(done, total) for name, done, total in seen if name == UPSCALING.name]
     count = 1 + math.ceil((600 - 128) / (128 - 16))  # tiles of 128 with 16 shared cover 600 pixels
-    assert tiles == [(done, count) for done in range(1, count + 1)]
+    assert tiles == [(0, None)] + [(done, count) for done in range(1, count + 1)]  # begun, then each tile
     assert [done for name, done, _ in seen if name == PREVIEWS.name] == [0, 1, 2]
     run = comparison.run
     upscaler = service.upscaler(Settings("tiny-x2"))
@@ -205,7 +205,7 @@ def test_cancel_stops_before_the_next_tile_and_removes_the_request_folder(servic
 
     with pytest.raises(Cancelled):
         service.compare(path, Settings("tiny-x2", srapp.UpscaleSettings(tile=32)), progress=progress, cancel=cancel)
-    assert tiles == [1, 2]  # of 40 tiles: nothing ran after the cancel
+    assert tiles == [0, 1, 2]  # begun, then 2 of 40 tiles: nothing ran after the cancel
     assert list(service.results_root.iterdir()) == []
     service.compare(path, Settings("bicubic", srapp.UpscaleSettings(scale=2)))  # the device slot was released
 
@@ -358,7 +358,7 @@ def _start_with_sigint_at_its_default(*args, **kwargs) -> subprocess.Popen:
         signal.signal(signal.SIGINT, previous)
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_the_work_folder_is_removed_when_the_server_is_stopped(tmp_path, stop):
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(REPOSITORY), "GRADIO_ANALYTICS_ENABLED": "False"}
     env.pop("GRADIO_TEMP_DIR", None)
@@ -390,7 +390,7 @@ def test_the_work_folder_is_removed_when_the_server_is_stopped(tmp_path, stop):
             server.communicate()
     assert not work.exists()
     assert "Traceback" not in stderr
-    assert server.returncode == (-signal.SIGTERM if stop == signal.SIGTERM else 0)  # as without the handler
+    assert server.returncode == (0 if stop == signal.SIGINT else -stop)  # as without the handler
 
 
 def test_a_non_image_upload_is_named_without_server_paths(client, server, tmp_path):

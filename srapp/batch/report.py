@@ -18,6 +18,24 @@ METRICS = ("psnr", "ssim", "lpips")
 REPORT_SUFFIXES = (".json", ".csv")
 
 
+def printable(text: str) -> str:
+    """``text`` as it can be shown or stored as UTF-8.
+
+    A file name that is not UTF-8 reaches Python as surrogate escapes (``os.fsdecode``), which a
+    strict UTF-8 stream or file refuses; its stray bytes are shown as ``\\xNN`` instead (as
+    ``ls -b`` does), and the rest of the text is unchanged."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # the file name's own bytes
+    except UnicodeEncodeError:  # a surrogate that no file name produced: escape it as it is
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def _report_format(path: Path) -> str:
     if path.suffix.lower() not in REPORT_SUFFIXES:
         raise UsageError(f"{path}: a report is .json or .csv, not {path.suffix or 'a file without a suffix'}")
@@ -86,15 +104,20 @@ class Report:
         return cls(data["model"], data["scale"], [ImageRecord(**record) for record in data["images"]])
 
     def to_csv(self) -> str:
+        """One row per image; the text is UTF-8 throughout (file names that are not UTF-8 are
+        shown as :func:`printable` shows them)."""
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(ImageRecord)], lineterminator="\n")
         writer.writeheader()
         for record in self.images:
-            writer.writerow(asdict(record))
+            writer.writerow({key: printable(value) if isinstance(value, str) else value
+                             for key, value in asdict(record).items()})
         return buffer.getvalue()
 
     def write(self, path: str | os.PathLike) -> Path:
-        """JSON or CSV by the file's suffix, written atomically."""
+        """JSON or CSV by the file's suffix, written atomically. JSON escapes every character it
+        cannot write in ASCII, so a file name that is not UTF-8 is kept exactly (``\\udcNN``,
+        which ``json.loads`` and ``os.fsencode`` turn back into the name's bytes)."""
         path = Path(path)
         text = json.dumps(self.to_dict(), indent=2) + "\n" if _report_format(path) == ".json" else self.to_csv()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,22 +126,24 @@ class Report:
         return path
 
     def table(self) -> str:
-        """The per-image rows, the mean and the failures as a plain-text table."""
-        name_width = max([len("image"), *(len(Path(r.input).name) for r in self.images)])
+        """The per-image rows, the mean and the failures as a plain-text table (printable, see
+        :func:`printable`, so it can be printed on any stream)."""
+        names = [printable(Path(r.input).name) for r in self.images]
+        name_width = max([len("image"), *map(len, names)])
         lines = [f"{'image':<{name_width}}  {'size':>11}  {'seconds':>7}  {'PSNR':>7}  {'SSIM':>6}  {'LPIPS':>6}"]
 
         def cell(value: float | None, digits: int, width: int) -> str:
             return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
 
-        for r in self.images:
-            name = Path(r.input).name
-            if r.error is not None and r.width is None:
-                lines.append(f"{name:<{name_width}}  error: {r.error}")
+        for name, r in zip(names, self.images):
+            error = None if r.error is None else printable(r.error)
+            if error is not None and r.width is None:
+                lines.append(f"{name:<{name_width}}  error: {error}")
                 continue
             size = f"{r.width}x{r.height}" if r.width else "-"
             lines.append(
                 f"{name:<{name_width}}  {size:>11}  {cell(r.seconds, 2, 7)}  {cell(r.psnr, 2, 7)}  "
-                f"{cell(r.ssim, 4, 6)}  {cell(r.lpips, 4, 6)}" + (f"  error: {r.error}" if r.error else "")
+                f"{cell(r.ssim, 4, 6)}  {cell(r.lpips, 4, 6)}" + (f"  error: {error}" if error else "")
             )
         mean = self.mean()
         lines.append(

@@ -16,7 +16,7 @@ from ..errors import Cancelled, ImageError
 from ..engine.upscale import Upscaler
 from ..metrics import score
 from .inputs import Job, find_ground_truth
-from .report import ImageRecord, Report
+from .report import ImageRecord, Report, printable
 
 DEFAULT_MAX_PIXELS = 100_000_000
 
@@ -75,10 +75,10 @@ class BatchRunner:
         report = Report(str(self.upscaler.name), self.upscaler.final_scale)
         bar = tqdm(jobs, desc="images", unit="img", disable=not self.show_progress, dynamic_ncols=True)
         for job in bar:
-            bar.set_postfix_str(job.source.name)
+            bar.set_postfix_str(printable(job.source.name))
             record = self.process(job, bar, cancel)
-            if record.error:
-                bar.write(f"error: {record.error}")
+            if record.error:  # printable: a name that is not UTF-8 must not stop the batch on a strict stdout
+                bar.write(f"error: {printable(record.error)}")
             report.images.append(record)
             if progress is not None:
                 progress(len(report.images), len(jobs))

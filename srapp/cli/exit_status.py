@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 
+from ..batch.report import printable
 from ..errors import SrappError
 
 SUCCESS = 0
@@ -27,7 +28,7 @@ def of_failures(failed: int) -> int:
 
 def report_error(error: BaseException) -> int:
     """Say what stopped the command (one line, naming what it is about) and return its status."""
-    print(f"srapp: error: {error}", file=sys.stderr)
+    print(f"srapp: error: {printable(str(error))}", file=sys.stderr)  # printable: it may name a non-UTF-8 file
     return CANNOT_RUN
 
 

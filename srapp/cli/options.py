@@ -6,18 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..batch.report import Report, check_report_path
+from ..batch.report import Report, check_report_path, printable
 from ..engine.backends import BACKENDS
 from ..engine.image_io import check_jpeg_quality
 from ..engine.precision import PRECISIONS
-from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, SETTING_NAMES, UpscaleSettings
+from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, SETTING_NAMES, UpscaleSettings, parse_whole_number
+from ..errors import UsageError
 from ..engine.upscale import Upscaler
 
 
 def add_model_options(parser: argparse.ArgumentParser, default_model: str = DEFAULT_MODEL) -> None:
     parser.add_argument("--model", default=default_model,
                         help="a shipped model (see `srapp models`), bicubic, or a checkpoint file (default: %(default)s)")
-    parser.add_argument("--scale", type=int, default=DEFAULT_SETTINGS.scale,
+    parser.add_argument("--scale", type=whole_number("scale"), default=DEFAULT_SETTINGS.scale,
                         help="upscaling factor: required for bicubic, must match a network's own")
     parser.add_argument("--tile", type=int, default=DEFAULT_SETTINGS.tile,
                         help="tile size in input pixels (0: whole image; default: tiles of 256 above 512x512)")
@@ -58,10 +59,23 @@ def write_report(report: Report, path: Path) -> bool:
     try:
         report.write(path)
     except OSError as error:
-        print(f"srapp: error: {path}: cannot write the report ({error.strerror or error})", file=sys.stderr)
+        print(f"srapp: error: {printable(str(path))}: cannot write the report ({error.strerror or error})",
+              file=sys.stderr)
         return False
-    print(f"report: {path}")
+    print(f"report: {printable(str(path))}")
     return True
+
+
+def whole_number(name: str):
+    """An argparse type for a whole-number setting: the parser the web API uses too."""
+    def parse(text: str) -> int | None:
+        try:
+            return parse_whole_number(name, text)
+        except UsageError as error:
+            raise argparse.ArgumentTypeError(str(error)) from error
+
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse
 
 
 def jpeg_quality(text: str) -> int:

@@ -15,20 +15,31 @@ AUTO = "auto"
 
 def resolve_device(device: str | torch.device = AUTO, local_rank: int | None = None) -> torch.device:
     """``"auto"`` is CUDA when available (under ``torchrun``, the GPU of ``local_rank``), else the CPU;
-    anything else must name a usable device."""
+    anything else must name a usable device.
+
+    A GPU always comes back with its index (``"auto"`` and ``"cuda"`` are ``cuda:N`` of the current
+    GPU), so one GPU has one name: callers key per-device state (the web app's device slots, model
+    caches) by it, and ``cuda`` and ``cuda:0`` must not count as two devices."""
     if str(device) == AUTO:
         if not torch.cuda.is_available():
             return torch.device("cpu")
-        return torch.device("cuda", local_rank % torch.cuda.device_count()) if local_rank is not None \
-            else torch.device("cuda")
+        return torch.device("cuda", local_rank % torch.cuda.device_count() if local_rank is not None
+                            else torch.cuda.current_device())
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as error:
         raise UsageError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} requested but CUDA is not available here; use cpu")
     if resolved.type not in ("cpu", "cuda"):
         raise UsageError(f"unsupported device {device!r} (use auto, cpu, cuda or cuda:N)")
+    if resolved.type == "cpu":
+        return torch.device("cpu")  # "cpu:0" is the same CPU
+    if not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} requested but CUDA is not available here; use cpu")
+    if resolved.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    if resolved.index >= torch.cuda.device_count():
+        raise UsageError(f"device {device!r} requested but this machine has {torch.cuda.device_count()} GPU(s) "
+                         f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     return resolved
 
 

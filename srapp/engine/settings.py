@@ -87,6 +87,28 @@ class UpscaleSettings:
         return dataclasses.replace(self, **changes)
 
 
+def parse_whole_number(name: str, value: Any) -> int | None:
+    """A whole-number setting as the command line and the web API receive it: text (``"4"``), an
+    int, or a whole float (JSON clients send ``4.0``); None or blank text for unset. A fraction or
+    other text is refused with the message :class:`UpscaleSettings` gives, so every door says the
+    same; the range is UpscaleSettings' to check."""
+    given = value
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise UsageError(f"{name} must be a whole number, got {given!r}") from None
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise UsageError(f"{name} must be a whole number, got {given!r}")
+    return int(value)
+
+
 SETTING_NAMES = tuple(field.name for field in dataclasses.fields(UpscaleSettings))
 DEFAULT_SETTINGS = UpscaleSettings()
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import math
+import os
+import re
 import shutil
 import tempfile
 import threading
@@ -38,7 +40,8 @@ from ..batch import BatchRunner, Job
 from ..batch.runner import crop_border_for
 from ..checkpoints import shipped_models
 from ..engine.devices import AUTO, device_names
-from ..engine.image_io import read_image, write_image
+from ..engine.image_io import read_image_with_metadata, write_image
+from ..engine.metadata import ImageMetadata
 from ..engine.models import BICUBIC
 from ..engine.precision import PRECISIONS
 from ..engine.precision import available_precisions as precision_choices
@@ -47,6 +50,7 @@ from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, UpscaleSettings
 from ..engine.upscale import Upscaler
 from ..errors import Cancelled, ImageError, SrappError
 from ..metrics import score
+from . import work_folders
 
 DEFAULT_BICUBIC_SCALE = 4  # the page's scale for bicubic; networks have their own
 PREVIEW_LONG_SIDE = 2048  # the slider's images: enough for a page, a fraction of a large result
@@ -71,11 +75,19 @@ BICUBIC_FULL = Stage("bicubic at full size")
 SCORING = Stage("scoring against the ground truth")
 PACKING = Stage("packing the zip")
 
-StageProgress = Callable[[Stage, int, int], None]
+# progress(stage, done, total); total is None while it is not known yet (the tiles, until the first is done)
+StageProgress = Callable[[Stage, int, "int | None"], None]
 
 
 class UserError(ValueError):
-    """A problem with what the user sent; the page shows the message as it is."""
+    """A problem with what the user sent; the page shows the message (with any server path
+    reduced to its file name, as every web message is: :meth:`WebService.scrub`)."""
+
+
+# The folders of an absolute path: "/" and one or more "name/" (names without blanks, colons or
+# quotes, which end a path inside a message). Not after a word, a dot or a colon, so "1/2",
+# "./x" and the "//" of a URL are left alone.
+_PATH_FOLDERS = re.compile(r"(?<![\w.~/:-])/(?:[^/\s:'\"]+/)+")
 
 
 @dataclass(frozen=True)
@@ -83,7 +95,7 @@ class Limits:
     max_pixels: int = 16_000_000  # input pixels per image
     max_batch_files: int = 32
     per_device_concurrency: int = 1  # simultaneous runs per device; more wait for a slot
-    work_ttl_seconds: float = 3600.0  # results older than this are deleted
+    work_ttl_seconds: float = 3600.0  # results older than this are deleted (a dead server's folder: at the next start)
 
 
 def available_devices() -> list[str]:
@@ -178,7 +190,7 @@ class _Steps:
     def __init__(self, progress: StageProgress | None, cancel: threading.Event) -> None:
         self.progress, self.cancel = progress, cancel
 
-    def __call__(self, stage: Stage, done: int = 0, total: int = 1) -> None:
+    def __call__(self, stage: Stage, done: int = 0, total: int | None = 1) -> None:
         self.check()
         self.report(stage, done, total)
 
@@ -186,12 +198,17 @@ class _Steps:
         if self.cancel.is_set():
             raise Cancelled("cancelled")
 
-    def report(self, stage: Stage, done: int, total: int) -> None:
+    def report(self, stage: Stage, done: int, total: int | None) -> None:
         if self.progress is not None:
             self.progress(stage, done, total)
 
-    def counter(self, stage: Stage) -> Callable[[int, int], None]:
-        """A ``progress(done, total)`` for the engine (the engine checks the cancel event itself)."""
+    def counter(self, stage: Stage, total: int | None = None) -> Callable[[int, int], None]:
+        """A ``progress(done, total)`` for the engine (the engine checks the cancel event itself).
+
+        The stage is reported as begun at once (``total``: None when not known yet): the engine
+        reports only finished parts, and an image that runs in one piece would otherwise show the
+        previous stage for its whole run."""
+        self(stage, 0, total)
         return lambda done, total: self.report(stage, done, total)
 
 
@@ -203,9 +220,14 @@ class WebService:
     ) -> None:
         self.limits = limits
         self.extra_models = {name: Path(path) for name, path in (extra_models or {}).items()}
-        self.work_root = Path(work_root or tempfile.mkdtemp(prefix="srapp-web-"))
+        if work_root is None:
+            # A server killed outright (SIGKILL, a crash) could not clean up: its uploads and results
+            # go now. Only folders of servers that have ended, by their lock (see work_folders).
+            work_folders.remove_abandoned()
+        self.work_root = Path(work_root or tempfile.mkdtemp(prefix=work_folders.PREFIX))
         self.results_root = self.work_root / "results"  # one folder per request, swept as it ages
         self.results_root.mkdir(parents=True, exist_ok=True)
+        self._claim = work_folders.claim(self.work_root)  # held open while this server lives
         atexit.register(shutil.rmtree, self.work_root, ignore_errors=True)
         self._device_slots: dict[str, threading.BoundedSemaphore] = {}
         self._active: set[threading.Event] = set()  # cancel events of the runs in progress
@@ -225,9 +247,8 @@ class WebService:
             raise UserError(f"unknown model {settings.model!r}; choose one of {', '.join(self.model_names())}")
         if settings.upscale.device not in available_devices():
             raise UserError(f"unknown device {settings.upscale.device!r}; choose one of {', '.join(available_devices())}")
-        upscale = settings.upscale if settings.model == BICUBIC else settings.upscale.replace(scale=None)
-        try:
-            return Upscaler(self.extra_models.get(settings.model, settings.model), upscale)
+        try:  # a network's scale must be its own (None: its own), as on the command line
+            return Upscaler(self.extra_models.get(settings.model, settings.model), settings.upscale)
         except SrappError as error:
             raise UserError(str(error)) from error
 
@@ -261,6 +282,8 @@ class WebService:
             for cancel in self._active:
                 cancel.set()
         shutil.rmtree(self.work_root, ignore_errors=True)
+        if self._claim is not None:
+            self._claim.close()
 
     @contextlib.contextmanager
     def _folder(self) -> Iterator[Path]:
@@ -295,14 +318,32 @@ class WebService:
             if expired:
                 shutil.rmtree(folder, ignore_errors=True)
 
-    def read_upload(self, path: str | Path | None, what: str = "image") -> np.ndarray:
+    def scrub(self, message: str) -> str:
+        """``message`` with every server path reduced to its last part (the file's name), for the
+        page and API clients: the README promises that no web message shows a server path.
+
+        The folders this server knows of (its work folder, the temp folder, the served
+        checkpoints' folders) go first and exactly, since their names may hold blanks; then
+        anything else that reads as the folders of an absolute path."""
+        known = {self.work_root, Path(tempfile.gettempdir()), *(path.parent for path in self.extra_models.values())}
+        for folder in sorted({str(folder.absolute()) for folder in known}, key=len, reverse=True):
+            message = message.replace(folder + os.sep, "")
+        return _PATH_FOLDERS.sub("", message)
+
+    def read_upload_with_metadata(self, path: str | Path | None,
+                                  what: str = "image") -> tuple[np.ndarray, ImageMetadata]:
+        """The upload's upright pixels and its ICC profile and EXIF (which results carry on, as the
+        command line's do)."""
         if not path:
             raise UserError(f"no {what} uploaded")
         try:
-            return read_image(path, max_pixels=self.limits.max_pixels)
+            return read_image_with_metadata(path, max_pixels=self.limits.max_pixels)
         except ImageError as error:
             # the upload's temporary path means nothing to the user: name the file they sent
             raise UserError(str(error.about(Path(path).name))) from error
+
+    def read_upload(self, path: str | Path | None, what: str = "image") -> np.ndarray:
+        return self.read_upload_with_metadata(path, what)[0]
 
     # -- operations --------------------------------------------------------------------------------
     def upscale_to_png(
@@ -313,11 +354,11 @@ class WebService:
         upscaler = self.upscaler(settings)
         with self._run(upscaler.device, progress, cancel) as steps:
             steps(DECODING)
-            image = self.read_upload(path)
+            image, metadata = self.read_upload_with_metadata(path)
             result = upscaler(image, steps.counter(UPSCALING), steps.cancel)
             steps(WRITING)
             with self._folder() as folder:
-                return write_image(folder / f"{Path(path).stem}_{settings.model}.png", result)
+                return write_image(folder / f"{Path(path).stem}_{settings.model}.png", result, metadata=metadata)
 
     def compare(
         self, path: str | Path | None, settings: Settings, gt_path: str | Path | None = None,
@@ -328,7 +369,7 @@ class WebService:
         upscaler = self.upscaler(settings)
         with self._run(upscaler.device, progress, cancel) as steps:
             steps(DECODING)
-            image = self.read_upload(path)
+            image, metadata = self.read_upload_with_metadata(path)
             truth = self.read_upload(gt_path, "ground truth") if gt_path else None
             result_height, result_width = upscaler.output_shape(*image.shape[:2])
             if truth is not None and truth.shape[:2] != (result_height, result_width):
@@ -340,13 +381,16 @@ class WebService:
             shape = preview_shape(*result.shape[:2])
             with self._folder() as folder:
                 steps(WRITING)
-                result_png = write_image(folder / f"{Path(path).stem}_{settings.model}.png", result)
+                result_png = write_image(folder / f"{Path(path).stem}_{settings.model}.png", result,
+                                         metadata=metadata)
                 steps(PREVIEWS, 0, 2)
+                # the previews carry the profile too, so the browser shows both sides in the input's colours
                 result_preview = result_png if shape == result.shape[:2] else write_image(
-                    folder / "preview-result.png", imresize(result, output_shape=shape))
+                    folder / "preview-result.png", imresize(result, output_shape=shape), metadata=metadata)
                 steps(PREVIEWS, 1, 2)
                 # straight from the input, with the same resize: bicubic gets no second resampling
-                bicubic_preview = write_image(folder / "preview-bicubic.png", imresize(image, output_shape=shape))
+                bicubic_preview = write_image(folder / "preview-bicubic.png", imresize(image, output_shape=shape),
+                                              metadata=metadata)
                 steps.report(PREVIEWS, 2, 2)
                 table: list[list] = []
                 if truth is not None:
@@ -401,18 +445,16 @@ class WebService:
                     stem += "_"
                 used.add(stem)
                 jobs.append(Job(path, results / f"{stem}.png", stem))
-            steps(UPSCALING_IMAGES, 0, len(jobs))
+            count = steps.counter(UPSCALING_IMAGES, len(jobs))
             started = time.perf_counter()
-            report = BatchRunner(upscaler, max_pixels=self.limits.max_pixels).run(
-                jobs, steps.counter(UPSCALING_IMAGES), steps.cancel)
+            report = BatchRunner(upscaler, max_pixels=self.limits.max_pixels).run(jobs, count, steps.cancel)
             run = RunInfo.of(settings.model, upscaler, time.perf_counter() - started)
             steps(PACKING)
             failures = []
             for job, record in zip(jobs, report.images):  # name the files the user sent, not server paths
                 record.input = job.source.name
                 if record.error:
-                    for server_path in (job.source, job.output):
-                        record.error = record.error.replace(str(server_path), server_path.name)
+                    record.error = self.scrub(record.error)
                     failures.append((record.input, record.error))
             archive = folder / "results.zip"
             with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:  # PNGs are compressed already

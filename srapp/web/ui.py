@@ -9,29 +9,39 @@ client's cancel) sets it, so the work stops before its next tile instead of runn
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import re
+import socket
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
 import gradio as gr
 
-from ..engine.settings import DEFAULT_SETTINGS, UpscaleSettings
-from ..errors import Cancelled, SrappError
+from ..engine.models import BICUBIC
+from ..engine.settings import DEFAULT_SETTINGS, UpscaleSettings, parse_whole_number
+from ..errors import Cancelled, SrappError, UsageError
 from .examples import write_examples
 from .service import (
     DEFAULT_BICUBIC_SCALE, PREVIEW_LONG_SIDE, Settings, Stage, StageProgress, UserError, WebService,
     available_devices, available_precisions,
 )
-from .shutdown import clean_up_on_sigterm
+from .shutdown import clean_up_on_termination
 
 TILE_CHOICES = ["auto", "whole image", "128", "256", "512"]
 SCALE_CHOICES = ["2", "3", "4", "8"]
+# show_error=False: Gradio then sends clients only the messages srapp made (gr.Error, scrubbed of
+# server paths); its own errors outside srapp's code, such as refusing a server path sent as a file
+# ("Cannot move /srv/... to the gradio cache dir"), reach the client without their text.
+LAUNCH_OPTIONS: dict[str, Any] = {"show_error": False}
 DEFAULT_CACHE_SWEEP = (600, 3600)  # every 10 minutes, delete Gradio's cached files older than an hour
 CANCELLED_MESSAGE = "Cancelled: the run stopped before its next step; nothing from it was kept."
 NOTHING_TO_CANCEL = "Nothing is running."
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 
 def _tile_setting(choice: str | int | float | None) -> int | None:
@@ -40,29 +50,20 @@ def _tile_setting(choice: str | int | float | None) -> int | None:
         return None
     if choice == "whole image":
         return 0
-    try:
-        tile = float(choice)
-    except (TypeError, ValueError) as error:
-        raise UserError(f"tile must be auto, whole image or a number of pixels, got {choice!r}") from error
-    return int(tile) if tile.is_integer() else tile  # UpscaleSettings refuses fractions with its message
-
-
-def _whole_number(name: str, value) -> int | float | None:
-    """An API number (Gradio sends floats and strings) as an int where it is whole; UpscaleSettings checks it."""
-    if value in (None, ""):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as error:
-        raise UserError(f"{name} must be a whole number, got {value!r}") from error
-    return int(number) if number.is_integer() else number
+    return parse_whole_number("tile", choice)
 
 
 def _settings(model, scale, tile, precision, device, self_ensemble) -> Settings:
-    scale = _whole_number("scale", scale)
+    """One request's settings, parsed as the command line parses them (``parse_whole_number``) and
+    checked by UpscaleSettings. ``scale``: None for bicubic is :data:`DEFAULT_BICUBIC_SCALE`, for a
+    network its own; a network refuses any other (``model rcan-x4 upscales x4, not x3``), as the
+    command line does."""
     try:
+        scale = parse_whole_number("scale", scale)
+        if scale is None and str(model) == BICUBIC:
+            scale = DEFAULT_BICUBIC_SCALE
         upscale = UpscaleSettings(
-            scale=DEFAULT_BICUBIC_SCALE if scale is None else scale, tile=_tile_setting(tile),
+            scale=scale, tile=_tile_setting(tile),
             precision=str(precision or DEFAULT_SETTINGS.precision), device=str(device or DEFAULT_SETTINGS.device),
             self_ensemble=bool(self_ensemble),
         )
@@ -71,29 +72,86 @@ def _settings(model, scale, tile, precision, device, self_ensemble) -> Settings:
     return Settings(model=str(model), upscale=upscale)
 
 
+def _page_scale(model, scale):
+    """The page's scale control is for bicubic only (its label says so): a network runs at its own."""
+    return scale if str(model) == BICUBIC else None
+
+
 def _gradio_progress(progress: gr.Progress) -> StageProgress:
     def report(stage: Stage, done: int, total: int) -> None:
         if stage.unit:
-            progress((done, total), desc=stage.name, unit=stage.unit)
+            progress((done, total), desc=stage.name, unit=stage.unit)  # Gradio takes None: not known yet
         else:
-            progress(done / max(total, 1), desc=stage.name)
+            progress(done / max(total or 1, 1), desc=stage.name)
 
     return report
 
 
-def _user_errors(function: Callable) -> Callable:
-    """Show a :class:`UserError` or a cancelled run in the page (and to API clients) as a message, not a crash."""
+def error_message(error: BaseException, service: WebService) -> str:
+    """What the page and API clients are told about ``error``: the one place a web error becomes a
+    message. A cancelled run says so; srapp's own errors say what they say; anything else names its
+    type. Every message is scrubbed of server paths (:meth:`WebService.scrub`)."""
+    if isinstance(error, Cancelled):
+        return CANCELLED_MESSAGE
+    message = str(error) if isinstance(error, (UserError, SrappError)) else f"{type(error).__name__}: {error}"
+    return service.scrub(message)
 
-    @functools.wraps(function)  # Gradio reads the signature for gr.Progress and gr.Request
-    async def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await function(*args, **kwargs)
-        except UserError as error:
-            raise gr.Error(str(error)) from error
-        except Cancelled as error:
-            raise gr.Error(CANCELLED_MESSAGE) from error
 
-    return wrapped
+class _Failures:
+    """The last error message of each browser tab's run, kept until the page shows it.
+
+    Gradio shows a raised error as a toast that fades and marks the outputs "Error"; the page
+    also writes the message into its status, by a ``.failure`` event that fetches it from here.
+    Bounded: API clients never fetch theirs."""
+
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        self._messages: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def put(self, key: tuple[str, str], message: str) -> None:
+        with self._guard:
+            self._messages[key] = message
+            self._messages.move_to_end(key)
+            while len(self._messages) > self.LIMIT:
+                self._messages.popitem(last=False)
+
+    def pop(self, key: tuple[str, str]) -> str | None:
+        with self._guard:
+            return self._messages.pop(key, None)
+
+
+def _markdown_text(text: str) -> str:
+    """``text`` shown as it is in Markdown (file names such as ``photo_x2.png`` hold underscores)."""
+    return re.sub(r"([\\`*_\[\]<>~|#])", r"\\\1", text)
+
+
+def _messages(service: WebService, failures: _Failures) -> Callable[..., Callable[[Callable], Callable]]:
+    """``_messages(service, failures)(tab)``: a decorator by which every error of an endpoint reaches
+    the page (and API clients) as a scrubbed message (:func:`error_message`), not as Gradio's text
+    of the exception; with ``tab``, the message is also kept in ``failures`` for the tab's status."""
+
+    def for_tab(tab: str | None = None) -> Callable[[Callable], Callable]:
+        def decorate(function: Callable) -> Callable:
+            @functools.wraps(function)  # Gradio reads the signature for gr.Progress and gr.Request
+            async def wrapped(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await function(*args, **kwargs)
+                except Exception as error:
+                    if not isinstance(error, (UserError, SrappError)):  # a fault, not the user's: keep it in the log
+                        _log.exception("srapp web request failed")
+                    message = error_message(error, service)
+                    request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+                    if tab is not None and request is not None:
+                        failures.put((request.session_hash, tab), message)
+                    raise gr.Error(message, print_exception=False) from error
+
+            return wrapped
+
+        return decorate
+
+    return for_tab
 
 
 def _decoded_by_srapp(image: gr.Image) -> gr.Image:
@@ -169,6 +227,21 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
     examples = write_examples(service.work_root / "examples")
     models, default_model = service.model_names(), service.default_model()
     runs = _Runs()
+    failure_notes = _Failures()
+    _user_errors = _messages(service, failure_notes)
+
+    def show_failure(tab: str, cleared: int) -> Callable[[gr.Request], tuple]:
+        """The ``.failure`` event of a tab's run: its message in the status, its outputs emptied
+        (instead of each saying "Error"). Nothing changes when there is no message (a run that
+        Gradio cancelled: the Cancel button reports that)."""
+
+        def show(request: gr.Request) -> tuple:
+            message = failure_notes.pop((request.session_hash, tab))
+            if message is None:
+                return (gr.update(),) * (1 + cleared)
+            return (f"**Error:** {_markdown_text(message)}", *([None] * cleared))
+
+        return show
 
     def settings_controls() -> list[gr.components.Component]:
         with gr.Row():
@@ -182,37 +255,38 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
         self_ensemble = gr.Checkbox(DEFAULT_SETTINGS.self_ensemble, label="Self-ensemble (x8 flips/rotations, 8x slower)")
         return [model, scale, tile, precision, device, self_ensemble]
 
-    @_user_errors
+    @_user_errors("single")
     async def upscale_single(image, ground_truth, model, scale, tile, precision, device, self_ensemble,
                              request: gr.Request, progress=gr.Progress()):
-        settings = _settings(model, scale, tile, precision, device, self_ensemble)
+        settings = _settings(model, _page_scale(model, scale), tile, precision, device, self_ensemble)
         comparison = await runs.run((request.session_hash, "single"), lambda cancel: service.compare(
             image, settings, ground_truth, _gradio_progress(progress), cancel))
         table = comparison.table
         return ((str(comparison.bicubic_preview), str(comparison.result_preview)), str(comparison.result_png),
                 gr.Dataframe(value=table, visible=bool(table)), comparison.describe())
 
-    @_user_errors
+    @_user_errors("batch")
     async def upscale_batch(files, model, scale, tile, precision, device, self_ensemble,
                             request: gr.Request, progress=gr.Progress()):
         """Upscale several images: a zip of PNGs, the CSV report, the failed files and their errors, a summary."""
-        settings = _settings(model, scale, tile, precision, device, self_ensemble)
+        settings = _settings(model, _page_scale(model, scale), tile, precision, device, self_ensemble)
         outcome = await runs.run((request.session_hash, "batch"), lambda cancel: service.batch(
             files, settings, _gradio_progress(progress), cancel))
         failures = [list(failure) for failure in outcome.failures]
         return str(outcome.archive), str(outcome.report), failures, outcome.describe()
 
-    @_user_errors
-    async def upscale(image, model=default_model, scale=DEFAULT_BICUBIC_SCALE, tile=None,
+    @_user_errors()
+    async def upscale(image, model=default_model, scale=None, tile=None,
                       precision=DEFAULT_SETTINGS.precision, device=DEFAULT_SETTINGS.device,
                       self_ensemble=DEFAULT_SETTINGS.self_ensemble, request: gr.Request = None,
                       progress=gr.Progress()):
-        """Upscale an image; returns the result as a lossless PNG."""
+        """Upscale an image; returns the result as a lossless PNG. ``scale``: bicubic's factor
+        (default 4); for a network empty or its own, as on the command line."""
         settings = _settings(model, scale, tile, precision, device, self_ensemble)
         return str(await runs.run((request.session_hash, "upscale"), lambda cancel: service.upscale_to_png(
             image, settings, _gradio_progress(progress), cancel)))
 
-    @_user_errors
+    @_user_errors()
     async def evaluate(image, ground_truth, crop_border=0, request: gr.Request = None, progress=gr.Progress()):
         """PSNR and SSIM (Y channel, crop_border pixels dropped) and LPIPS of an image against its ground truth."""
         crop = int(crop_border or 0)
@@ -254,6 +328,8 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
             single_run = run.click(upscale_single, [image, ground_truth, *controls],
                                    [comparison, download, metrics, status],
                                    api_visibility="undocumented", api_name="compare")
+            single_run.failure(show_failure("single", 3), None, [status, comparison, download, metrics], queue=False,
+                               api_visibility="private")
             stop.click(cancel_button("single"), None, status, cancels=[single_run], queue=False,
                        api_visibility="private")
 
@@ -271,13 +347,16 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
                                     elem_id="batch-failures")
             batch_run = run_batch.click(upscale_batch, [files, *batch_controls],
                                         [archive, report, failures, batch_status], api_name="batch")
+            batch_run.failure(show_failure("batch", 3), None, [batch_status, archive, report, failures], queue=False,
+                              api_visibility="private")
             stop_batch.click(cancel_button("batch"), None, batch_status, cancels=[batch_run], queue=False,
                              api_visibility="private")
 
         with gr.Row(visible=False):  # API-only endpoints: uploads in, srapp's own PNG out
             api_image, api_truth = gr.File(type="filepath"), gr.File(type="filepath")
             api_settings = [
-                gr.Dropdown(models, value=default_model), gr.Number(DEFAULT_BICUBIC_SCALE, precision=0),
+                # scale as text: Gradio's Number would round 2.5 to 2 and refuse "4"; srapp parses it
+                gr.Dropdown(models, value=default_model), gr.Textbox(""),
                 gr.Textbox("auto"), gr.Dropdown(available_precisions(), value=DEFAULT_SETTINGS.precision),
                 gr.Dropdown(available_devices(), value=DEFAULT_SETTINGS.device), gr.Checkbox(DEFAULT_SETTINGS.self_ensemble),
             ]
@@ -289,6 +368,20 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
     return app
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse (:class:`UsageError`, one line) an address this server cannot listen on, a port in
+    use above all, before anything is built; Gradio would fail later with a traceback."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+            probe.bind(address)
+    except OSError as error:
+        raise UsageError(f"cannot listen on {host} port {port}: {error.strerror or error} "
+                         "(choose another with --port or SRAPP_PORT)") from error
+
+
 def launch(
     host: str = "127.0.0.1",
     port: int = 7860,
@@ -298,9 +391,10 @@ def launch(
 ) -> None:
     """Serve the page; requests wait in a queue, and each device runs a bounded number at a time.
 
-    On SIGTERM (what Docker and systemd send) the server is closed and the work folder removed,
-    as on Ctrl-C, before the process ends as SIGTERM ends it.
+    On SIGTERM (what Docker and systemd send) or SIGHUP (its terminal closed) the server is closed
+    and the work folder removed, as on Ctrl-C, before the process ends as the signal ends it.
     """
+    check_port(host, port)
     service = service or WebService()
     app = build_app(service)
     devices = [d for d in available_devices() if d != "auto"]
@@ -310,8 +404,8 @@ def launch(
         app.close(verbose=False)
         service.close()
 
-    clean_up_on_sigterm(clean_up)
-    app.launch(server_name=host, server_port=port, max_file_size=max_upload, show_error=True, **launch_kwargs)
+    clean_up_on_termination(clean_up)
+    app.launch(server_name=host, server_port=port, max_file_size=max_upload, **{**LAUNCH_OPTIONS, **launch_kwargs})
 
 
-__all__ = ["build_app", "launch"]
+__all__ = ["LAUNCH_OPTIONS", "build_app", "check_port", "error_message", "launch"]
