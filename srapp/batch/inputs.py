@@ -1,21 +1,23 @@
 """Which files a batch run reads, where each result goes, and which share a torchrun rank takes.
 
-Inputs are never destroyed: an output folder that is an input folder (or, with ``recursive``,
-inside one) needs a ``suffix`` for the results' names, and then no existing file there is
-replaced; a recursive scan skips the output folder; a job whose output would be one of the
-run's input files, or whose output name another input shares, fails on its own.
+Inputs and ground truths are never destroyed: what the run reads is collected while planning and
+every result is checked against it by the one rule of :mod:`srapp.write_rule`. An output folder
+that is an input or ground-truth folder (or lies in a tree scanned with ``recursive``, links
+followed) needs a ``suffix`` for the results' names, and then no existing file there is replaced;
+a recursive scan skips the output folder; a job whose output would be a file the run reads, or
+whose output name another input shares, fails on its own, as does one without a ground truth.
 """
 
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..engine.image_files import list_images
+from ..engine.image_files import scan_images
 from ..engine.image_io import READABLE_SUFFIXES
 from ..errors import ImageError, UsageError
+from ..write_rule import ReadLocations, write_location
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,13 @@ class Job:
     gt_key: str  # file stem the ground truth must share
     replace: bool = True  # False when the output folder holds inputs: an existing file there is kept
     problem: ImageError | None = None  # why this job cannot run; recorded as its error
+    ground_truth: Path | None = None  # found while planning: the run scores the result against it
+
+
+@dataclass(frozen=True)
+class Plan:
+    jobs: list[Job]
+    reads: ReadLocations  # what the run reads: a report must not replace any of it
 
 
 def output_name(source: Path, ext: str, suffix: str | None = None) -> str:
@@ -32,26 +41,48 @@ def output_name(source: Path, ext: str, suffix: str | None = None) -> str:
     return f"{source.stem}_{suffix}.{ext}" if suffix else f"{source.stem}.{ext}"
 
 
-def _location(path: Path) -> Path:
-    """Where a name is, with links resolved above it but not the name itself: a link is
-    replaced by a write, its target is not."""
-    return path.absolute().parent.resolve() / path.name
+SUFFIX_REMEDY = "choose another output folder or give --suffix S (photo.png -> photo_S.png)"
 
 
-def _same_folder(a: Path, b: Path) -> bool:
-    return a == b or (a.exists() and b.exists() and os.path.samefile(a, b))
-
-
-def _input_folder_holding(outdir: Path, folders: list[tuple[Path, bool]]) -> tuple[Path, bool] | None:
-    """(input folder, equal) for the input folder ``outdir`` is, or is inside of when that folder
-    is scanned recursively; None when the results stay apart from the inputs."""
-    target = outdir.absolute().resolve()
-    for folder, recursive in folders:
-        if _same_folder(target, folder):
-            return folder, True
-        if recursive and any(_same_folder(parent, folder) for parent in target.parents):
-            return folder, False
-    return None
+def plan_batch(
+    inputs: list[str | os.PathLike],
+    outdir: Path,
+    ext: str,
+    recursive: bool = False,
+    suffix: str | None = None,
+    gt_dir: Path | None = None,
+) -> Plan:
+    """One job per input file; folders contribute their images (subfolders with ``recursive``,
+    mirrored under ``outdir``). Files named explicitly are taken whatever their suffix, so a
+    mislabelled file gets a clear per-file error instead of being silently skipped. ``suffix``
+    names results ``STEM_SUFFIX.EXT``; it is required when results would go into a folder the run
+    reads (see :mod:`srapp.write_rule`). With ``gt_dir`` each job's ground truth is found here,
+    before any image is upscaled: an image without one fails on its own."""
+    candidates: list[tuple[Path, Path]] = []
+    reads = ReadLocations()
+    for item in map(Path, inputs):
+        if item.is_dir():
+            images, folders = scan_images(item, recursive, skip=outdir)
+            for folder in folders:
+                inside = any(parent == folders[0] for parent in folder.parents)
+                what = "input folder" if folder == folders[0] or inside else f"input folder (a link in {item} leads to)"
+                reads.add_folder(folder, what, tree=recursive)
+            for source in images:
+                relative = source.relative_to(item)
+                candidates.append((source, outdir / relative.parent / output_name(source, ext, suffix)))
+        elif item.exists() or item.is_symlink():
+            # results beside a file named on the command line would mix with its neighbours
+            reads.add_folder(item.absolute().parent, "input folder")
+            candidates.append((item, outdir / output_name(item, ext, suffix)))
+        else:
+            raise UsageError(f"{item}: no such file or folder")
+    if not candidates:
+        raise UsageError(f"no images found in {', '.join(map(str, inputs))} (readable: {', '.join(READABLE_SUFFIXES)})")
+    if gt_dir is not None:
+        reads.add_folder(gt_dir, "ground-truth folder")
+    replace = {folder: reads.check_output_folder(folder, bool(suffix), SUFFIX_REMEDY)
+               for folder in dict.fromkeys([outdir, *(output.parent for _, output in candidates)])}
+    return Plan(_jobs(candidates, replace, reads, gt_dir), reads)
 
 
 def plan_jobs(
@@ -60,58 +91,33 @@ def plan_jobs(
     ext: str,
     recursive: bool = False,
     suffix: str | None = None,
+    gt_dir: Path | None = None,
 ) -> list[Job]:
-    """One job per input file; folders contribute their images (subfolders with ``recursive``,
-    mirrored under ``outdir``). Files named explicitly are taken whatever their suffix, so a
-    mislabelled file gets a clear per-file error instead of being silently skipped. ``suffix``
-    names results ``STEM_SUFFIX.EXT``; it is required when ``outdir`` holds inputs (see the
-    module docstring)."""
-    candidates: list[tuple[Path, Path]] = []
-    folders: list[tuple[Path, bool]] = []  # (resolved input folder, scanned recursively)
-    for item in map(Path, inputs):
-        if item.is_dir():
-            folders.append((item.resolve(), recursive))
-            for source in list_images(item, recursive, skip=outdir):
-                relative = source.relative_to(item)
-                candidates.append((source, outdir / relative.parent / output_name(source, ext, suffix)))
-        elif item.exists() or item.is_symlink():
-            folders.append((item.absolute().parent.resolve(), False))
-            candidates.append((item, outdir / output_name(item, ext, suffix)))
-        else:
-            raise UsageError(f"{item}: no such file or folder")
-    if not candidates:
-        raise UsageError(f"no images found in {', '.join(map(str, inputs))} (readable: {', '.join(READABLE_SUFFIXES)})")
-    holder = _input_folder_holding(outdir, folders)
-    if holder is not None and not suffix:
-        folder, equal = holder
-        raise UsageError(
-            f"{outdir} is {'the' if equal else 'inside the'} input folder {folder}: the results would mix with "
-            "(and could replace) the originals; choose another output folder or give --suffix S (photo.png -> photo_S.png)"
-        )
-    return _jobs(candidates, replace=holder is None)
+    """The jobs of :func:`plan_batch`."""
+    return plan_batch(inputs, outdir, ext, recursive, suffix, gt_dir).jobs
 
 
-def _jobs(candidates: list[tuple[Path, Path]], replace: bool) -> list[Job]:
+def _jobs(candidates: list[tuple[Path, Path]], replace: dict[Path, bool], reads: ReadLocations,
+          gt_dir: Path | None) -> list[Job]:
     # Results of this same command (from an earlier run) are not inputs of this one.
-    outputs = {_location(output) for _, output in candidates}
+    outputs = {write_location(output) for _, output in candidates}
     unique: dict[tuple[Path, Path], tuple[Path, Path]] = {}
     for source, output in candidates:
-        if _location(source) not in outputs:
-            unique.setdefault((_location(source), _location(output)), (source, output))
-    sources_by_output: dict[Path, list[Path]] = defaultdict(list)
-    for source, output in unique.values():
-        sources_by_output[_location(output)].append(source)
-    input_files = {source.resolve() for source, _ in unique.values()}
+        if write_location(source) not in outputs:
+            unique.setdefault((write_location(source), write_location(output)), (source, output))
+    pairs = list(unique.values())
+    truths: list[Path | None] = []
+    for source, _ in pairs:
+        reads.add_file(source)
+        truths.append(find_ground_truth(gt_dir, source.stem) if gt_dir is not None else None)
+        if truths[-1] is not None:
+            reads.add_file(truths[-1], "a ground truth")
     jobs = []
-    for source, output in unique.values():
-        problem = None
-        others = [other for other in sources_by_output[_location(output)] if other != source]
-        if others:
-            problem = ImageError(source, f"{', '.join(map(str, others))} would be written to the same {output}; "
-                                 "rename one of them")
-        elif _location(output) in input_files:
-            problem = ImageError(source, f"its output {output} is an input file of this run; not overwritten")
-        jobs.append(Job(source, output, source.stem, replace, problem))
+    for (source, output), truth, problem in zip(pairs, truths, reads.write_problems(pairs)):
+        if problem is None and gt_dir is not None and truth is None:
+            problem = f"no ground truth named {source.stem}.* in {gt_dir}"
+        jobs.append(Job(source, output, source.stem, replace[output.parent],
+                        None if problem is None else ImageError(source, problem), truth))
     return jobs
 
 

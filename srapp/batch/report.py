@@ -13,6 +13,7 @@ from typing import Any
 
 from .._atomic import atomic_write, check_writable
 from ..errors import UsageError
+from ..write_rule import ReadLocations
 
 METRICS = ("psnr", "ssim", "lpips")
 REPORT_SUFFIXES = (".json", ".csv")
@@ -42,12 +43,14 @@ def _report_format(path: Path) -> str:
     return path.suffix.lower()
 
 
-def check_report_path(path: str | os.PathLike) -> Path:
-    """The report file, checked before any work starts: a .json or .csv name, not a folder, in a
-    folder that exists or can be created and that takes a file (really written: a read-only or
-    full disk fails here, not after the images)."""
+def check_report_path(path: str | os.PathLike, reads: ReadLocations | None = None) -> Path:
+    """The report file, checked before any work starts: a .json or .csv name, not a folder, not
+    a file the run ``reads`` (links followed), in a folder that exists or can be created and that
+    takes a file (really written: a read-only or full disk fails here, not after the images)."""
     path = Path(path)
     _report_format(path)
+    if reads is not None:
+        reads.check_report(path)
     if path.is_dir():
         raise UsageError(f"{path}: is a folder, not a report file")
     try:

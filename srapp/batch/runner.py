@@ -15,7 +15,7 @@ from ..engine.image_io import DEFAULT_JPEG_QUALITY, read_header, read_image, rea
 from ..errors import Cancelled, ImageError
 from ..engine.upscale import Upscaler
 from ..metrics import score
-from .inputs import Job, find_ground_truth
+from .inputs import Job
 from .report import ImageRecord, Report, printable
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -47,20 +47,19 @@ def crop_border_for(upscaler: Upscaler) -> int:
 
 class BatchRunner:
     """Runs an :class:`Upscaler` over jobs, writing each result atomically and scoring it against
-    ``gt_dir`` (the file with the same stem) when given."""
+    the job's ground truth when it has one (found when the jobs were planned)."""
 
     def __init__(
         self,
         upscaler: Upscaler,
         *,
-        gt_dir: Path | None = None,
         with_lpips: bool = True,
         skip_existing: bool = False,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         show_progress: bool = False,
         jpeg_quality: int = DEFAULT_JPEG_QUALITY,
     ) -> None:
-        self.upscaler, self.gt_dir, self.with_lpips = upscaler, gt_dir, with_lpips
+        self.upscaler, self.with_lpips = upscaler, with_lpips
         self.skip_existing, self.max_pixels, self.show_progress = skip_existing, max_pixels, show_progress
         self.jpeg_quality = jpeg_quality
 
@@ -93,7 +92,7 @@ class BatchRunner:
                 raise job.problem
             if self.skip_existing and job.output.is_file():
                 record.skipped = True
-                result = read_image(job.output) if self.gt_dir is not None else None
+                result = read_image(job.output) if job.ground_truth is not None else None
                 width, height = read_header(job.output).upright_size
             else:
                 if not job.replace and os.path.lexists(job.output):
@@ -105,7 +104,7 @@ class BatchRunner:
                 height, width = result.shape[:2]
             record.output = str(job.output)
             record.height, record.width = height, width
-            if self.gt_dir is not None:
+            if job.ground_truth is not None:
                 self._score(record, result, job)
         except Cancelled:
             raise
@@ -117,9 +116,7 @@ class BatchRunner:
         return record
 
     def _score(self, record: ImageRecord, result, job: Job) -> None:
-        gt_path = find_ground_truth(self.gt_dir, job.gt_key)
-        if gt_path is None:
-            raise ImageError(job.source, f"no ground truth named {job.gt_key}.* in {self.gt_dir}")
+        gt_path = job.ground_truth
         try:
             scores = score(
                 result, read_image(gt_path), crop_border_for(self.upscaler),

@@ -155,12 +155,12 @@ def batch_section(count: int = 50) -> list[str]:
             hr = (np.clip(imresize(rng.random((24, 24, 3)), output_shape=(96, 96)), 0, 1) * 255).astype(np.uint8)
             write_image(truth / f"img{i:02d}.png", hr)
             write_image(inputs / f"img{i:02d}.png", imresize(hr, scale=0.5))
-        jobs = plan_jobs([inputs], out, "png")
+        jobs = plan_jobs([inputs], out, "png", gt_dir=truth)
         upscaler = srapp.Upscaler("bicubic", scale=2)
         lines = [f"Batch: {count} images of 48x48 -> 96x96, bicubic x2, with ground truth", ""]
         for with_lpips in (False, True):
             started = time.perf_counter()
-            report = BatchRunner(upscaler, gt_dir=truth, with_lpips=with_lpips).run(jobs)
+            report = BatchRunner(upscaler, with_lpips=with_lpips).run(jobs)
             per_image = (time.perf_counter() - started) / count * 1000
             assert report.failed == 0
             label = "with LPIPS" if with_lpips else "without LPIPS"

@@ -13,6 +13,7 @@ from ..engine.precision import PRECISIONS
 from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, SETTING_NAMES, UpscaleSettings, parse_whole_number
 from ..errors import UsageError
 from ..engine.upscale import Upscaler
+from ..write_rule import ReadLocations
 
 
 def add_model_options(parser: argparse.ArgumentParser, default_model: str = DEFAULT_MODEL) -> None:
@@ -47,10 +48,11 @@ def add_report_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, metavar="FILE", help="write the report as .json or .csv")
 
 
-def check_report_option(args: argparse.Namespace) -> None:
-    """Refuse a ``--report`` that cannot be written, before any work starts."""
+def check_report_option(args: argparse.Namespace, reads: ReadLocations | None = None) -> None:
+    """Refuse a ``--report`` that cannot be written, or would replace a file the run ``reads``,
+    before any work starts."""
     if args.report is not None:
-        check_report_path(args.report)
+        check_report_path(args.report, reads)
 
 
 def write_report(report: Report, path: Path) -> bool:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from .._atomic import remove_stale_temporaries
-from ..batch import DEFAULT_MAX_PIXELS, BatchRunner, check_output_folder, plan_jobs, shard
+from ..batch import DEFAULT_MAX_PIXELS, BatchRunner, check_output_folder, plan_batch, shard
 from ..batch.distributed import current_rank, gather_reports, rank_device
 from ..engine.image_io import DEFAULT_JPEG_QUALITY
 from ..errors import UsageError
@@ -50,14 +50,16 @@ def run(args: argparse.Namespace) -> int:
     if args.gt is not None and not args.gt.is_dir():
         raise UsageError(f"{args.gt}: no such ground-truth folder")
     rank = current_rank()
+    # Planned before the model loads: a request that would write over what it reads stops at once.
+    plan = plan_batch(args.inputs, args.output, args.ext, args.recursive, args.suffix, args.gt)
+    check_report_option(args, plan.reads)
+    jobs = shard(plan.jobs, rank.rank, rank.world_size)
     upscaler = build_upscaler(args, device=rank_device(args.device, rank))
-    jobs = shard(plan_jobs(args.inputs, args.output, args.ext, args.recursive, args.suffix), rank.rank,
-                 rank.world_size)
     check_output_folder(args.output)
     if args.report is not None and rank.is_main:
         remove_stale_temporaries(args.report.parent)
     runner = BatchRunner(
-        upscaler, gt_dir=args.gt, with_lpips=args.lpips, skip_existing=args.skip_existing,
+        upscaler, with_lpips=args.lpips, skip_existing=args.skip_existing,
         max_pixels=args.max_pixels, show_progress=not args.quiet, jpeg_quality=args.jpeg_quality,
     )
     report = runner.run(jobs)
