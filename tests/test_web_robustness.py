@@ -344,18 +344,19 @@ def test_concurrent_sweeps_of_expired_folders_never_fail(service):
     assert [folder.name for folder in service.results_root.iterdir()] == ["fresh"]
 
 
-def _start_with_sigint_at_its_default(*args, **kwargs) -> subprocess.Popen:
-    """``subprocess.Popen`` whose child starts with SIGINT's default action, as from a terminal.
+def _start_with_stop_signals_at_their_default(*args, **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen`` whose child starts with SIGINT's and SIGHUP's default actions, as from a terminal.
 
     A shell without job control starts background jobs with SIGINT ignored (``make test &`` in a
-    script, as some CI runners do), exec passes that on, and the server then rightly keeps ignoring
-    it, as a background job should. A handler, unlike ignoring, is reset to the default by exec, so
-    one is installed here for the spawn (``preexec_fn`` is unsafe with the threads a test has)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    script, as some CI runners do), ``nohup`` ignores SIGHUP, exec passes that on, and the server then
+    rightly keeps ignoring them. A handler, unlike ignoring, is reset to the default by exec, so one
+    is installed here for the spawn (``preexec_fn`` is unsafe with the threads a test has)."""
+    previous = {signum: signal.signal(signum, signal.default_int_handler) for signum in (signal.SIGINT, signal.SIGHUP)}
     try:
         return subprocess.Popen(*args, **kwargs)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
@@ -363,7 +364,7 @@ def test_the_work_folder_is_removed_when_the_server_is_stopped(tmp_path, stop):
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(REPOSITORY), "GRADIO_ANALYTICS_ENABLED": "False"}
     env.pop("GRADIO_TEMP_DIR", None)
     port = free_port()
-    server = _start_with_sigint_at_its_default([sys.executable, str(REPOSITORY / "app.py"), "--port", str(port)],
+    server = _start_with_stop_signals_at_their_default([sys.executable, str(REPOSITORY / "app.py"), "--port", str(port)],
                                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                text=True)
     try:
