@@ -1,6 +1,6 @@
 """Start the srapp web app: ``python app.py [--host H] [--port P]`` (or ``make app``).
 
-Environment variables SRAPP_HOST, SRAPP_PORT, SRAPP_MAX_PIXELS and SRAPP_MAX_UPLOAD set the same
+Environment variables SRAPP_HOST, SRAPP_PORT, SRAPP_MAX_PIXELS, SRAPP_MAX_OUTPUT_PIXELS and SRAPP_MAX_UPLOAD set the same
 options; the command line wins. Ctrl-C, SIGTERM and SIGHUP all stop the server and remove its work folder;
 a start also removes the work folders that servers which were killed left behind.
 """
@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-pixels", type=positive_int,
                         default=os.environ.get("SRAPP_MAX_PIXELS", str(Limits.max_pixels)),
                         help="largest input image in pixels (default: %(default)s)")
+    parser.add_argument("--max-output-pixels", type=positive_int,
+                        default=os.environ.get("SRAPP_MAX_OUTPUT_PIXELS", str(Limits.max_output_pixels)),
+                        help="largest result in pixels: larger requests are refused before any work "
+                        "(default: %(default)s)")
     parser.add_argument("--max-upload", default=os.environ.get("SRAPP_MAX_UPLOAD", "50mb"),
                         help="largest upload, e.g. 50mb (default: %(default)s)")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
@@ -38,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--model {item!r}: expected NAME=CHECKPOINT with an existing checkpoint file")
         extra[name] = Path(path)
     try:  # launch checks the port first: a busy one is one line here, not Gradio's traceback
-        service = WebService(Limits(max_pixels=args.max_pixels), extra_models=extra)
+        service = WebService(Limits(max_pixels=args.max_pixels, max_output_pixels=args.max_output_pixels),
+                             extra_models=extra)
         launch(args.host, args.port, service=service, max_upload=args.max_upload)
     except SrappError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")  # one line, like the option errors

@@ -103,6 +103,9 @@ def test_bad_uploads_get_messages_and_the_server_keeps_serving(client, tmp_path,
     huge = write_image(tmp_path / "huge.png", np.zeros((500, 500, 3), np.uint8))
     with pytest.raises(Exception, match=r"huge\.png: 500x500 is 0\.25 megapixels, over the limit of 0\.2 megapixels"):
         client.predict(handle_file(str(huge)), "bicubic", 2, api_name="/upscale")
+    with pytest.raises(Exception, match=r"photo\.png: 52x40 upscaled x1e\+06 makes the result 52000000x40000000 .*"
+                                        r"over the limit of 256 megapixels of output"):  # refused before any work
+        client.predict(handle_file(str(image_file[1])), "bicubic", 1000000, api_name="/upscale")
     with pytest.raises(Exception, match="not in the list of choices"):  # never a server path
         client.predict(handle_file(str(image_file[1])), "/etc/passwd", api_name="/upscale")
     other = write_image(tmp_path / "other.png", np.zeros((30, 30, 3), np.uint8))

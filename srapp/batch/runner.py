@@ -11,7 +11,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .._atomic import check_writable, remove_stale_temporaries
-from ..engine.image_io import DEFAULT_JPEG_QUALITY, read_header, read_image, read_image_with_metadata, write_image
+from ..engine.image_header import ImageHeader
+from ..engine.image_io import (
+    DEFAULT_JPEG_QUALITY, check_writable_size, read_header, read_image, read_image_with_metadata, write_image,
+)
 from ..errors import Cancelled, ImageError
 from ..engine.upscale import Upscaler
 from ..metrics import score
@@ -98,7 +101,7 @@ class BatchRunner:
                 if not job.replace and os.path.lexists(job.output):
                     raise ImageError(job.source, f"{job.output} already exists in an input folder and srapp never "
                                      "replaces files there (--skip-existing keeps it)")
-                image, metadata = read_image_with_metadata(job.source, max_pixels=self.max_pixels)
+                image, metadata = read_image_with_metadata(job.source, self.max_pixels, self._size_check(job))
                 result = self.upscaler(image, self._tile_progress(bar), cancel)
                 write_image(job.output, result, self.jpeg_quality, metadata, replace=job.replace)
                 height, width = result.shape[:2]
@@ -114,6 +117,15 @@ class BatchRunner:
             record.error = str(ImageError(job.source, f"{type(error).__name__}: {error}"))
         record.seconds = round(time.perf_counter() - started, 4)
         return record
+
+    def _size_check(self, job: Job):
+        """Before an input is decoded: the result it makes must be within the upscaler's output
+        limit and fit the output's format."""
+        def check(header: ImageHeader) -> None:
+            width, height = header.upright_size
+            check_writable_size(job.output, *self.upscaler.check_size(height, width, header.path))
+
+        return check
 
     def _score(self, record: ImageRecord, result, job: Job) -> None:
         gt_path = job.ground_truth

@@ -34,6 +34,9 @@ def add_model_options(parser: argparse.ArgumentParser, default_model: str = DEFA
                         help="CPU threads for the network (default: PyTorch's setting)")
     parser.add_argument("--self-ensemble", action="store_true", default=DEFAULT_SETTINGS.self_ensemble,
                         help="average the 8 flips/rotations (RCAN+/SAN+)")
+    parser.add_argument("--max-output-pixels", type=positive_int, default=DEFAULT_SETTINGS.max_output_pixels,
+                        help="refuse an image whose result (or network output before --outscale) would have more "
+                        "pixels, before any work (default: %(default)s)")
     parser.add_argument("--no-lpips", dest="lpips", action="store_false", help="skip LPIPS when scoring")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 

@@ -21,6 +21,7 @@ import os
 import struct
 import warnings
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -50,6 +51,20 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct
 # Quality 101 selects lossless WebP; without PRESERVE_COLOR libwebp rewrites the colour of fully
 # transparent pixels, which would not round-trip.
 _WEBP_EXACT_LOSSLESS = [cv2.IMWRITE_WEBP_QUALITY, 101, cv2.IMWRITE_WEBP_LOSSLESS_MODE, cv2.IMWRITE_WEBP_LOSSLESS_PRESERVE_COLOR]
+
+
+# The longest side each format's encoder takes (libjpeg-turbo's JPEG_MAX_DIMENSION, WebP's 14-bit
+# sides); the others take any side an array can have.
+_MAX_SIDE = {".jpg": 65500, ".jpeg": 65500, ".webp": 16383}
+
+
+def check_writable_size(path: str | os.PathLike, height: int, width: int) -> None:
+    """Refuse an image of ``width x height`` that ``path``'s format cannot hold (JPEG: sides up to
+    65,500; WebP: 16,383), so a run can fail before its work instead of at the end."""
+    longest = _MAX_SIDE.get(Path(path).suffix.lower())
+    if longest is not None and max(height, width) > longest:
+        raise ImageError(path, f"a {width}x{height} result does not fit in {Path(path).suffix.lower()}, whose sides "
+                         f"are at most {longest} pixels; choose .png or .tif")
 
 
 def check_jpeg_quality(quality: int) -> int:
@@ -193,11 +208,20 @@ def _decode(image: Image.Image, header: ImageHeader) -> np.ndarray:
     return pixels if header.format == "TIFF" else apply_orientation(pixels, header.orientation)
 
 
-def read_image_with_metadata(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[np.ndarray, ImageMetadata]:
+HeaderCheck = Callable[[ImageHeader], None]
+
+
+def read_image_with_metadata(
+    path: str | os.PathLike, max_pixels: int | None = None, check: HeaderCheck | None = None,
+) -> tuple[np.ndarray, ImageMetadata]:
     """The upright pixels (see the module docstring for layouts) and the metadata that goes with
-    them. ``max_pixels`` refuses larger images from their header, before anything is decoded."""
+    them. ``max_pixels`` refuses larger images from their header, before anything is decoded;
+    ``check`` sees that header next and may refuse it too (raising), e.g. for the size of the
+    result it would make (:meth:`srapp.Upscaler.check_header`)."""
     with open_image(Path(path)) as (image, header):
         _check_pixels(header, max_pixels)
+        if check is not None:
+            check(header)
         pixels = _decode(image, header)
     width, height = header.upright_size
     if pixels.shape[:2] != (height, width):
@@ -209,9 +233,9 @@ def read_image_with_metadata(path: str | os.PathLike, max_pixels: int | None = N
     return pixels, header.metadata
 
 
-def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+def read_image(path: str | os.PathLike, max_pixels: int | None = None, check: HeaderCheck | None = None) -> np.ndarray:
     """Read an image upright in its own bit depth (see :func:`read_image_with_metadata`)."""
-    return read_image_with_metadata(path, max_pixels)[0]
+    return read_image_with_metadata(path, max_pixels, check)[0]
 
 
 def _layout_for(path: Path, suffix: str, image: np.ndarray) -> np.ndarray:
@@ -223,6 +247,7 @@ def _layout_for(path: Path, suffix: str, image: np.ndarray) -> np.ndarray:
         raise ImageError(path, f"expected an HxW or HxWxC (C = 1..4) uint8/uint16 array, got {image.dtype} {image.shape}")
     if min(image.shape[:2]) < 1:
         raise ImageError(path, f"cannot write an empty image of shape {image.shape}")
+    check_writable_size(path, *image.shape[:2])
     if suffix in _EIGHT_BIT_ONLY and image.dtype == np.uint16:
         image = np.round(image / 257.0).astype(np.uint8)
     if suffix in _NO_ALPHA and _channels(image) in (2, 4):
@@ -365,6 +390,7 @@ def write_image(
 
 __all__ = [
     "DEFAULT_JPEG_QUALITY", "MAX_DECODABLE_PIXELS", "READABLE_SUFFIXES", "WRITABLE_SUFFIXES", "ImageError",
-    "ImageHeader", "ImageMetadata", "apply_orientation", "check_jpeg_quality", "read_header", "read_image",
+    "HeaderCheck", "ImageHeader", "ImageMetadata", "apply_orientation", "check_jpeg_quality", "check_writable_size",
+    "read_header", "read_image",
     "read_image_with_metadata", "write_image",
 ]

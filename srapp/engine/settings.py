@@ -23,6 +23,10 @@ DEFAULT_TILE = 256  # tiles of a large input, in input pixels
 DEFAULT_TILE_OVERLAP = 16
 AUTO_TILE_PIXELS = 512 * 512  # tile=None: larger inputs are tiled, so memory stays bounded
 MIN_TILE = 48  # out-of-memory retries stop here
+# The most pixels of a result, or of any image made on the way to it (a network's output before
+# ``outscale``): checked before any work, so no request can allocate past it. x4 of a 25-megapixel
+# photo; 1.2 GB as 8-bit RGB.
+DEFAULT_MAX_OUTPUT_PIXELS = 400_000_000
 
 
 def _integer(name: str, value: Any, minimum: int, allow_none: bool = False) -> int | None:
@@ -49,6 +53,8 @@ class UpscaleSettings:
     ``self_ensemble``: the mean over the 8 flips/rotations (RCAN+/SAN+), 8x the work.
     ``outscale``: resize the result (MATLAB bicubic) to ``outscale`` times the input size.
     ``threads``: CPU threads for the network (``None``: torch's current setting).
+    ``max_output_pixels``: an image whose result, or whose network output before ``outscale``,
+    would have more pixels is refused before any work (:meth:`srapp.Upscaler.check_size`).
     """
 
     scale: int | None = None
@@ -60,12 +66,14 @@ class UpscaleSettings:
     self_ensemble: bool = False
     outscale: float | None = None
     threads: int | None = None
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
 
     def __post_init__(self) -> None:
         _integer("scale", self.scale, 1, allow_none=True)
         _integer("tile", self.tile, 0, allow_none=True)
         _integer("tile overlap", self.tile_overlap, 0)
         _integer("threads", self.threads, 1, allow_none=True)
+        _integer("max output pixels", self.max_output_pixels, 1)
         check_precision(self.precision)
         if self.backend not in BACKENDS:
             raise UsageError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")

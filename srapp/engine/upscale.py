@@ -18,6 +18,7 @@ from ..errors import Cancelled, ImageError, UsageError
 from .backends import build_backend
 from .devices import resolve_device
 from ..pixels import CHANNEL_COUNTS, INTEGER_DTYPES, Planes, merge_planes, quantise, split_planes, to_rgb, to_tensor
+from .image_header import ImageHeader
 from .image_io import read_image
 from .models import BICUBIC, ModelInput, load_network
 from .precision import resolve_precision
@@ -69,11 +70,7 @@ def self_ensemble_forward(forward: Callable[[torch.Tensor], torch.Tensor], x: to
     return total / 8
 
 
-def _as_image(image: ImageInput) -> np.ndarray:
-    if isinstance(image, (str, os.PathLike)):
-        return read_image(image)
-    if not isinstance(image, np.ndarray):
-        raise ImageError(None, f"expected an image path or a numpy array, got {type(image).__name__}")
+def _check_array(image: np.ndarray) -> np.ndarray:
     if image.dtype not in INTEGER_DTYPES:
         raise ImageError(None, f"expected a uint8 or uint16 image array, got {image.dtype}")
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in CHANNEL_COUNTS)):
@@ -155,6 +152,38 @@ class Upscaler:
             return height * self.scale, width * self.scale
         return max(1, round(height * self.outscale)), max(1, round(width * self.outscale))
 
+    def check_size(self, height: int, width: int, source: str | os.PathLike | None = None) -> tuple[int, int]:
+        """The result's ``(height, width)`` for a ``height x width`` input, or ImageError (naming
+        ``source``) when the result, or the network's output before ``outscale``, would have more
+        than ``max_output_pixels`` pixels. Every allocation of a run is bounded by these images
+        (tiles and strips are smaller), so this check, made before any work, bounds them all."""
+        shape = self.output_shape(height, width)
+        made = [shape] if self.network is None or self.outscale is None else [
+            (height * self.scale, width * self.scale), shape]
+        limit = self.settings.max_output_pixels
+        for made_height, made_width in made:
+            if made_height * made_width > limit:
+                what = "the result" if (made_height, made_width) == shape else f"the network's x{self.scale} output"
+                raise ImageError(source, f"{width}x{height} upscaled x{self.final_scale:g} makes {what} "
+                                 f"{made_width}x{made_height} ({made_height * made_width / 1e6:.4g} megapixels), "
+                                 f"over the limit of {limit / 1e6:.4g} megapixels of output")
+        return shape
+
+    def check_header(self, header: ImageHeader) -> None:
+        """:meth:`check_size` on an image's header, before it is decoded (``read_image``'s ``check``)."""
+        width, height = header.upright_size
+        self.check_size(height, width, header.path)
+
+    def _image(self, image: ImageInput) -> np.ndarray:
+        """The pixels of a path (its size checked from the header before decoding) or an array."""
+        if isinstance(image, (str, os.PathLike)):
+            return read_image(image, check=self.check_header)
+        if not isinstance(image, np.ndarray):
+            raise ImageError(None, f"expected an image path or a numpy array, got {type(image).__name__}")
+        pixels = _check_array(image)
+        self.check_size(*pixels.shape[:2])
+        return pixels
+
     def __call__(
         self, image: ImageInput, progress: Progress | None = None, cancel: threading.Event | None = None,
     ) -> np.ndarray:
@@ -166,9 +195,8 @@ class Upscaler:
         """
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
-        pixels = _as_image(image)
-        height, width = pixels.shape[:2]
-        shape = self.output_shape(height, width)
+        pixels = self._image(image)
+        shape = self.output_shape(*pixels.shape[:2])
         if self.network is None:
             result = imresize(pixels, output_shape=shape)
             if progress is not None:

@@ -40,7 +40,7 @@ from ..batch import BatchRunner, Job
 from ..batch.runner import crop_border_for
 from ..checkpoints import shipped_models
 from ..engine.devices import AUTO, device_names
-from ..engine.image_io import read_image_with_metadata, write_image
+from ..engine.image_io import HeaderCheck, read_image_with_metadata, write_image
 from ..engine.metadata import ImageMetadata
 from ..engine.models import BICUBIC
 from ..engine.precision import PRECISIONS
@@ -93,6 +93,7 @@ _PATH_FOLDERS = re.compile(r"(?<![\w.~/:-])/(?:[^/\s:'\"]+/)+")
 @dataclass(frozen=True)
 class Limits:
     max_pixels: int = 16_000_000  # input pixels per image
+    max_output_pixels: int = 256_000_000  # result pixels per image (x4 of the largest input); see UpscaleSettings
     max_batch_files: int = 32
     per_device_concurrency: int = 1  # simultaneous runs per device; more wait for a slot
     work_ttl_seconds: float = 3600.0  # results older than this are deleted (a dead server's folder: at the next start)
@@ -247,8 +248,11 @@ class WebService:
             raise UserError(f"unknown model {settings.model!r}; choose one of {', '.join(self.model_names())}")
         if settings.upscale.device not in available_devices():
             raise UserError(f"unknown device {settings.upscale.device!r}; choose one of {', '.join(available_devices())}")
+        # the server's output limit holds whatever a request asks for
+        upscale = settings.upscale.replace(
+            max_output_pixels=min(settings.upscale.max_output_pixels, self.limits.max_output_pixels))
         try:  # a network's scale must be its own (None: its own), as on the command line
-            return Upscaler(self.extra_models.get(settings.model, settings.model), settings.upscale)
+            return Upscaler(self.extra_models.get(settings.model, settings.model), upscale)
         except SrappError as error:
             raise UserError(str(error)) from error
 
@@ -330,14 +334,14 @@ class WebService:
             message = message.replace(folder + os.sep, "")
         return _PATH_FOLDERS.sub("", message)
 
-    def read_upload_with_metadata(self, path: str | Path | None,
-                                  what: str = "image") -> tuple[np.ndarray, ImageMetadata]:
+    def read_upload_with_metadata(self, path: str | Path | None, what: str = "image",
+                                  check: HeaderCheck | None = None) -> tuple[np.ndarray, ImageMetadata]:
         """The upload's upright pixels and its ICC profile and EXIF (which results carry on, as the
-        command line's do)."""
+        command line's do); ``check`` may refuse its header before it is decoded."""
         if not path:
             raise UserError(f"no {what} uploaded")
         try:
-            return read_image_with_metadata(path, max_pixels=self.limits.max_pixels)
+            return read_image_with_metadata(path, self.limits.max_pixels, check)
         except ImageError as error:
             # the upload's temporary path means nothing to the user: name the file they sent
             raise UserError(str(error.about(Path(path).name))) from error
@@ -354,7 +358,7 @@ class WebService:
         upscaler = self.upscaler(settings)
         with self._run(upscaler.device, progress, cancel) as steps:
             steps(DECODING)
-            image, metadata = self.read_upload_with_metadata(path)
+            image, metadata = self.read_upload_with_metadata(path, check=upscaler.check_header)
             result = upscaler(image, steps.counter(UPSCALING), steps.cancel)
             steps(WRITING)
             with self._folder() as folder:
@@ -369,7 +373,7 @@ class WebService:
         upscaler = self.upscaler(settings)
         with self._run(upscaler.device, progress, cancel) as steps:
             steps(DECODING)
-            image, metadata = self.read_upload_with_metadata(path)
+            image, metadata = self.read_upload_with_metadata(path, check=upscaler.check_header)
             truth = self.read_upload(gt_path, "ground truth") if gt_path else None
             result_height, result_width = upscaler.output_shape(*image.shape[:2])
             if truth is not None and truth.shape[:2] != (result_height, result_width):
