@@ -149,7 +149,7 @@ def _check_values(values: Any, accepted: Mapping[str, Any], owner: str, prefix: 
         raise ValueError(f"expected a mapping of {owner}'s arguments, got a {type(values).__name__}")
     for key, value in values.items():
         if key not in accepted:
-            raise ValueError(f"unknown key {prefix}{key!r} ({owner} takes {', '.join(accepted) or 'none'})")
+            raise ValueError(f"unknown key {prefix + str(key)!r} ({owner} takes {', '.join(accepted) or 'none'})")
         problem = None if value is None and accepted[key] is None else SETTINGS[key](value)
         if problem:
             raise ValueError(f"{prefix}{key}: {problem}")

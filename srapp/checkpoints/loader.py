@@ -179,8 +179,6 @@ def srapp_safetensors(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str
         arch, config = metadata["arch"], json.loads(metadata["config"])
     except (KeyError, json.JSONDecodeError) as error:
         raise CheckpointError(origin, f"srapp safetensors metadata without a readable arch and config ({error})") from error
-    if not isinstance(config, dict):
-        raise CheckpointError(origin, f"srapp safetensors config is a {type(config).__name__}, not an object")
     scales = {key[len(INT8_SCALES_PREFIX):]: value for key, value in tensors.items() if key.startswith(INT8_SCALES_PREFIX)}
     params = {key: value for key, value in tensors.items() if not key.startswith(INT8_SCALES_PREFIX)}
     quantized = {key: params.pop(key) for key in scales if key in params}
