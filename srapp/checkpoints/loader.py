@@ -91,10 +91,10 @@ def _build_and_load(
     arch: str, config: Any, state: Mapping[str, torch.Tensor], origin: str | None, unmatched: list[str],
 ) -> nn.Module:
     """The network ``config`` describes, loaded with ``state``. A checkpoint is data: its config is
-    checked (keys, types, ranges), a config planning far more tensors than the checkpoint holds
-    is refused after three tiny builds on the meta device, the planned state dict (built on the meta device
-    too) must match ``state`` key for key and shape for shape, and its values must be finite: only
-    then is the network built for real, no bigger than the weights it loads."""
+    checked (keys, types, ranges); a config planning far more tensors than the checkpoint holds is
+    refused after three tiny builds on the meta device; the planned state dict, built on the meta
+    device too, must match ``state`` key for key and shape for shape, and ``state`` must be finite.
+    Only then is the network built for real, no bigger than the weights it loads."""
     try:
         config = check_config(arch, config)
     except ValueError as error:
