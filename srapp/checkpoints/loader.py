@@ -22,6 +22,7 @@ from safetensors import safe_open
 from torch import nn
 
 from ..archs import ARCHITECTURES
+from ..archs.config import check_config, meta_state, planned_tensors
 from ..errors import CheckpointError
 from .layouts import LAYOUTS, detect_layout
 from .srapp_format import CHECKPOINT_FORMAT, architecture_of, is_srapp_checkpoint, srapp_params
@@ -33,6 +34,10 @@ SAFETENSORS_SUFFIX = ".safetensors"
 # An srapp safetensors file: metadata {"format": "srapp", "arch": ..., "config": JSON}; each weight
 # under its srapp name, an int8 one with its per-channel scales under INT8_SCALES_PREFIX + name.
 INT8_SCALES_PREFIX = "int8_scales."
+# A config may plan at most this many tensors per tensor the checkpoint holds before it is refused
+# unbuilt: building its state dict on the meta device costs time per tensor, and a near miss is
+# worth building there for the list of missing and unexpected keys.
+PLANNED_TENSORS_PER_HELD = 2
 
 
 @dataclass(frozen=True)
@@ -78,14 +83,33 @@ def _describe_keys(keys: list[str], limit: int = 8) -> str:
     return shown + (f" ... (+{len(keys) - limit} more)" if len(keys) > limit else "")
 
 
+def _nonfinite(state: Mapping[str, torch.Tensor]) -> list[str]:
+    return [key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+
+
 def _build_and_load(
-    arch: str, config: dict[str, Any], state: Mapping[str, torch.Tensor], origin: str | None, unmatched: list[str],
+    arch: str, config: Any, state: Mapping[str, torch.Tensor], origin: str | None, unmatched: list[str],
 ) -> nn.Module:
+    """The network ``config`` describes, loaded with ``state``. A checkpoint is data: its config is
+    checked (keys, types, ranges); a config planning far more tensors than the checkpoint holds is
+    refused after three tiny builds on the meta device; the planned state dict, built on the meta
+    device too, must match ``state`` key for key and shape for shape, and ``state`` must be finite.
+    Only then is the network built for real, no bigger than the weights it loads."""
     try:
-        network = ARCHITECTURES[arch](**config)
-    except (TypeError, ValueError) as error:
+        config = check_config(arch, config)
+    except ValueError as error:
+        raise CheckpointError(origin, f"{arch} config refused: {error}") from error
+    try:
+        planned = planned_tensors(arch, config)
+    except (TypeError, ValueError, RuntimeError, ArithmeticError) as error:  # the constructors' own checks
         raise CheckpointError(origin, f"cannot build {arch} from {config}: {error}") from error
-    expected = network.state_dict()
+    held = len(state) + len(unmatched)
+    if planned > PLANNED_TENSORS_PER_HELD * held:
+        depth = ", ".join(f"{key} {config[key]}" for key in ("num_groups", "num_blocks") if key in config)
+        raise CheckpointError(
+            origin, f"its {arch} config ({depth or 'defaults'}) plans a network of {planned} tensors, the "
+            f"checkpoint holds {held}: the config does not describe these weights; nothing was built")
+    expected = meta_state(arch, config)
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected)) + unmatched
     mismatched = [
@@ -101,6 +125,10 @@ def _build_and_load(
         if mismatched:
             problems.append(f"shape mismatches (checkpoint vs model): {_describe_keys(mismatched)}")
         raise CheckpointError(origin, f"does not match {arch} {config}; nothing was loaded; " + "; ".join(problems))
+    nonfinite = _nonfinite(state)
+    if nonfinite:  # such a network outputs NaN: every image would come out black
+        raise CheckpointError(origin, f"NaN or infinite weights in {_describe_keys(nonfinite)}; nothing was loaded")
+    network = ARCHITECTURES[arch](**config)
     network.load_state_dict({key: value.to(expected[key].dtype) for key, value in state.items()})
     return network
 
@@ -109,10 +137,9 @@ def model_from_state(checkpoint: Mapping[str, Any], origin: str | None = None) -
     """Build and load the network a checkpoint already in memory describes (``origin`` names it in errors)."""
     if is_srapp_checkpoint(checkpoint):
         arch = checkpoint.get("arch")
-        if arch not in ARCHITECTURES:
+        if not isinstance(arch, str) or arch not in ARCHITECTURES:
             raise CheckpointError(origin, f"unknown srapp architecture {arch!r}")
-        config = dict(checkpoint["config"])
-        network = _build_and_load(arch, config, srapp_params(checkpoint, origin), origin, [])
+        network = _build_and_load(arch, checkpoint.get("config"), srapp_params(checkpoint, origin), origin, [])
         return LoadedModel(network, arch, int(network.scale), dict(network.config), "srapp", origin)
     state = _strip_prefix(_unwrap(checkpoint))
     if not all(isinstance(value, torch.Tensor) for value in state.values()):
@@ -152,8 +179,6 @@ def srapp_safetensors(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str
         arch, config = metadata["arch"], json.loads(metadata["config"])
     except (KeyError, json.JSONDecodeError) as error:
         raise CheckpointError(origin, f"srapp safetensors metadata without a readable arch and config ({error})") from error
-    if not isinstance(config, dict):
-        raise CheckpointError(origin, f"srapp safetensors config is a {type(config).__name__}, not an object")
     scales = {key[len(INT8_SCALES_PREFIX):]: value for key, value in tensors.items() if key.startswith(INT8_SCALES_PREFIX)}
     params = {key: value for key, value in tensors.items() if not key.startswith(INT8_SCALES_PREFIX)}
     quantized = {key: params.pop(key) for key in scales if key in params}

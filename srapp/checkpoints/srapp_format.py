@@ -53,12 +53,17 @@ def dequantize_int8(quantized: torch.Tensor, scale: torch.Tensor) -> torch.Tenso
 
 def srapp_params(checkpoint: Mapping[str, Any], origin: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:
     """The state dict an srapp checkpoint stores, int8 weights dequantized to float32."""
-    params = dict(checkpoint["params"])
-    scales = checkpoint.get("int8_scales", {})
-    for key, quantized in checkpoint.get("int8_params", {}).items():
+    stored = {part: checkpoint.get(part, {}) for part in ("params", "int8_params", "int8_scales")}
+    for part, tensors in stored.items():
+        if not isinstance(tensors, Mapping) or not all(isinstance(value, torch.Tensor) for value in tensors.values()):
+            raise CheckpointError(origin, f"srapp checkpoint whose {part} is not a mapping of tensors")
+    params, scales = dict(stored["params"]), stored["int8_scales"]
+    for key, quantized in stored["int8_params"].items():
         scale = scales.get(key)
         if scale is None or scale.numel() != quantized.shape[0]:
             raise CheckpointError(origin, f"int8 weight {key} lacks its {quantized.shape[0]} per-channel scales")
+        if not torch.isfinite(scale).all():
+            raise CheckpointError(origin, f"int8 weight {key} has NaN or infinite per-channel scales")
         params[key] = dequantize_int8(quantized, scale)
     return params
 
