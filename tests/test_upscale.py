@@ -278,3 +278,34 @@ def test_a_set_cancel_event_stops_before_the_next_tile():
     with pytest.raises(Cancelled):
         srapp.Upscaler(network, tile=16, tile_overlap=4, device="cpu")(image, progress, cancel)
     assert seen == [1, 2]  # the tiles after the request never ran
+
+
+class _Overflowing(nn.Module):
+    """x2 nearest-neighbour with one tile's worth of values overflowing, as fp16 activations can."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.repeat_interleave(2, -1).repeat_interleave(2, -2)
+        y[..., 0, 0] = self.value
+        return y
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_network_output_fails_the_image_instead_of_a_black_result(value, tmp_path):
+    from srapp.batch import BatchRunner, Job
+    from srapp.engine.image_io import write_image
+    from srapp.errors import ImageError
+
+    upscaler = Upscaler(_Overflowing(value), scale=2, backend="torch", precision="fp32", tile=16, tile_overlap=4)
+    image = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    with pytest.raises(ImageError, match="NaN or infinite values"):
+        upscaler(image)
+    source = write_image(tmp_path / "photo.png", image)
+    record = BatchRunner(upscaler).process(Job(source, tmp_path / "out" / "photo.png", "photo"))
+    assert record.error is not None and "photo.png" in record.error and "NaN or infinite" in record.error
+    assert not (tmp_path / "out" / "photo.png").exists()
+    # a finite output of the same module is upscaled as usual
+    assert Upscaler(_Overflowing(0.5), scale=2, backend="torch", precision="fp32")(image).shape == (80, 80, 3)

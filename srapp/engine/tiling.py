@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import Cancelled
+from ..errors import Cancelled, ImageError
 
 TileForward = Callable[[torch.Tensor], torch.Tensor]
 Progress = Callable[[int, int], None]
@@ -181,6 +181,9 @@ def tiled_forward(
             if (run_h, run_w) != (tile_h, tile_w):
                 patch = mirror_pad(patch, run_h, run_w)
             result = forward(patch)[0, :, :tile_h * scale, :tile_w * scale]
+            if not torch.isfinite(result).all():  # else NaN quantises to black and the run "succeeds"
+                raise ImageError(None, "the network's output holds NaN or infinite values (weights or a precision "
+                                 "that overflow); nothing was written; precision fp32 may avoid it")
             result = result.permute(1, 2, 0).float().cpu().numpy()
             weights = wy[row][:, None, None] * wx[col][None, :, None]
             strip[:, x * scale:(x + tile_w) * scale] += weights * result
