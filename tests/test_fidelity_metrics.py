@@ -112,7 +112,7 @@ def test_strips_give_the_whole_image_values(monkeypatch, dtype, shape, y_channel
 def test_strip_memory_is_bounded_by_the_strip_not_the_image(monkeypatch):
     noisy, ref = _noisy_pair((600, 500, 3), np.uint8, seed=4)
     whole_float = noisy.size * 8  # one float64 copy of one image, a fraction of what a whole-image SSIM needs
-    monkeypatch.setattr(fidelity, "STRIP_PIXELS", 20 * 500)
+    monkeypatch.setattr(fidelity, "STRIP_PIXELS", 12 * 500)
     tracemalloc.start()
     try:
         psnr(noisy, ref, 4, y_channel=False)

@@ -84,14 +84,15 @@ def psnr(img: np.ndarray, ref: np.ndarray, crop_border: int = 0, y_channel: bool
     return float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))
 
 
-_SSIM_WINDOW, _SSIM_HALF = 11, 5
+_SSIM_WINDOW = 11
 
 
 def _ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Wang et al.'s ``ssim.m`` map: 11x11 Gaussian (sigma 1.5), K = (0.01, 0.03), L = 255, 'valid' part."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     kernel = cv2.getGaussianKernel(_SSIM_WINDOW, 1.5)
-    inner = np.s_[_SSIM_HALF:-_SSIM_HALF, _SSIM_HALF:-_SSIM_HALF]
+    half = _SSIM_WINDOW // 2
+    inner = np.s_[half:-half, half:-half]
 
     def blur(x: np.ndarray) -> np.ndarray:
         return cv2.sepFilter2D(x, -1, kernel, kernel)[inner]  # the Gaussian window is separable
