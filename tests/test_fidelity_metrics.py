@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,7 @@ import pytest
 
 from srapp.data import data_path
 from srapp.engine.resize import cubic, imresize
+from srapp.metrics import fidelity
 from srapp.metrics.fidelity import psnr, rgb_to_y, ssim
 
 CALIBRATION_PSNR = {"I03": 21.11, "I04": 20.99, "I06": 27.01, "I08": 23.30, "I19": 21.62}
@@ -68,6 +70,58 @@ def test_ssim_matches_scikit_image_gaussian_ssim():
     assert ssim(ref, ref) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="11x11"):
         ssim(ref[:10, :10], ref[:10, :10])
+
+
+def _whole_image(image: np.ndarray, crop_border: int, y_channel: bool) -> np.ndarray:
+    """The whole image at once, as the metrics were computed before strips: 0..255 floats, HWC, cropped."""
+    scaled = rgb_to_y(image) if y_channel else image.astype(np.float64) / np.iinfo(image.dtype).max * 255
+    scaled = scaled if scaled.ndim == 3 else scaled[..., None]
+    return scaled[crop_border : scaled.shape[0] - crop_border, crop_border : scaled.shape[1] - crop_border]
+
+
+def _noisy_pair(shape: tuple[int, ...], dtype: type, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    top = np.iinfo(dtype).max
+    ref = rng.integers(0, top + 1, shape, dtype=dtype)
+    noisy = np.clip(ref + rng.normal(0, top / 12, shape), 0, top).astype(dtype)
+    return noisy, ref
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize(
+    "shape, y_channel", [((37, 29, 3), True), ((37, 29, 3), False), ((31, 40), False), ((33, 27, 1), True)]
+)
+@pytest.mark.parametrize("strip_pixels", [1, 450, 1 << 19])  # one output row a strip, a few rows, whole
+def test_strips_give_the_whole_image_values(monkeypatch, dtype, shape, y_channel, strip_pixels):
+    from skimage.metrics import structural_similarity
+
+    monkeypatch.setattr(fidelity, "STRIP_PIXELS", strip_pixels)
+    noisy, ref = _noisy_pair(shape, dtype, seed=shape[0] + shape[1])
+    for crop_border in (0, 3):
+        a, b = _whole_image(noisy, crop_border, y_channel), _whole_image(ref, crop_border, y_channel)
+        mse = np.mean((a - b) ** 2)
+        assert psnr(noisy, ref, crop_border, y_channel) == pytest.approx(10 * np.log10(255**2 / mse), abs=1e-9)
+        expected_ssim = structural_similarity(
+            a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=2
+        )
+        assert ssim(noisy, ref, crop_border, y_channel) == pytest.approx(expected_ssim, abs=1e-10)
+        if strip_pixels == 1:
+            assert len(list(fidelity._strips(a.shape[0], a.shape[1], halo=10))) == a.shape[0] - 10
+
+
+def test_strip_memory_is_bounded_by_the_strip_not_the_image(monkeypatch):
+    noisy, ref = _noisy_pair((600, 500, 3), np.uint8, seed=4)
+    whole_float = noisy.size * 8  # one float64 copy of one image, a fraction of what a whole-image SSIM needs
+    monkeypatch.setattr(fidelity, "STRIP_PIXELS", 12 * 500)
+    tracemalloc.start()
+    try:
+        psnr(noisy, ref, 4, y_channel=False)
+        ssim(noisy, ref, 4, y_channel=False)
+        ssim(noisy, ref, 4, y_channel=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < whole_float / 4
 
 
 def test_cubic_kernel_and_identity_resize():

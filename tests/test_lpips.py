@@ -98,6 +98,44 @@ def test_batched_tensor_matches_numpy(images):
     assert abs(values[1].item()) < 1e-6
 
 
+def test_batched_tensor_matches_the_lpips_package_forward(images):
+    img, ref = images
+    x = torch.from_numpy(np.stack([img, ref, img[::-1]])).permute(0, 3, 1, 2).float() / 255
+    y = torch.from_numpy(np.stack([ref, img, ref])).permute(0, 3, 1, 2).float() / 255
+    official = lpips_mod.lpips_model("cpu")(x, y, normalize=True).reshape(-1)
+    assert torch.allclose(lpips_mod.lpips_tensor(x, y), official, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize(
+    "shape, dtype, tile",
+    [
+        ((40, 360, 3), np.uint8, 48),  # columns 96:144, 144:192 and 192:240 read their whole halo
+        ((37, 150), np.uint16, 16),  # thin and gray: tiles that keep nothing of the deepest layers
+        ((100, 97, 4), np.uint8, 48),
+    ],
+)
+def test_tiles_give_the_whole_image_value(monkeypatch, shape, dtype, tile):
+    rng = np.random.default_rng(sum(shape))
+    top = np.iinfo(dtype).max
+    ref = rng.integers(0, top + 1, shape, dtype=dtype)
+    img = np.clip(ref + rng.normal(0, top / 10, shape), 0, top).astype(dtype)
+    rgb = [torch.from_numpy(lpips_mod.to_rgb(a).astype(np.float32) / top).permute(2, 0, 1)[None] for a in (img, ref)]
+    whole = lpips_mod.lpips_model("cpu")(*rgb, normalize=True).item()
+
+    run_sides = []
+    distance_maps = lpips_mod._distance_maps
+
+    def spy(model, x, y):
+        run_sides.append(max(x.shape[-2:]))
+        return distance_maps(model, x, y)
+
+    monkeypatch.setattr(lpips_mod, "TILE", tile)
+    monkeypatch.setattr(lpips_mod, "_distance_maps", spy)
+    assert lpips(img, ref) == pytest.approx(whole, rel=1e-6)
+    assert len(run_sides) == -(-shape[0] // tile) * -(-shape[1] // tile)
+    assert max(run_sides) <= tile + 2 * lpips_mod._HALO
+
+
 def test_model_is_built_once_and_cached(monkeypatch, images):
     builds = []
     real_load = lpips_mod._load_model

@@ -30,7 +30,8 @@ def score(
     """PSNR and SSIM on MATLAB's Y channel with ``crop_border`` pixels dropped, LPIPS on RGB.
 
     Alpha is ignored; a grayscale image scored against an RGB one is compared as three equal
-    channels. Raises ``ValueError`` naming both sizes when they differ.
+    channels. Raises ``ValueError`` naming both sizes when they differ. The metrics run in strips
+    (PSNR, SSIM) and tiles (LPIPS), so the memory they take does not grow with the image.
     """
     a, b = split_planes(image).colour, split_planes(reference).colour
     if a.shape[:2] != b.shape[:2]:
