@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .kernels import BLUR_SHAPES, Kernel
-from .plan import RESIZE_MODES, Clean, Degradation, Final, Noise, Plan, Resize, Stage
+from .plan import MAX_JPEG_QUALITY, RESIZE_MODES, Clean, Degradation, Final, Noise, Plan, Resize, Stage
 
 KERNEL_SIZES = tuple(range(7, 22, 2))
 # Real-ESRGAN's sinc cutoffs (hard-coded there too): small windows cannot hold a very low cutoff.
@@ -141,7 +141,7 @@ class StageConfig:
         _check_choice("resize_modes", self.resize_modes, RESIZE_MODES)
         _check_range("noise_range", self.noise_range, low=0.0)
         _check_range("poisson_scale_range", self.poisson_scale_range, low=0.0)
-        _check_range("jpeg_range", self.jpeg_range, low=1, high=100)
+        _check_range("jpeg_range", self.jpeg_range, low=1, high=MAX_JPEG_QUALITY)
         if not all(isinstance(quality, int) for quality in self.jpeg_range):
             raise ValueError(f"jpeg_range must hold integers, got {self.jpeg_range}")
 

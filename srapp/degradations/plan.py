@@ -23,6 +23,7 @@ from .kernels import Kernel
 
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 NOISE_KINDS = ("gaussian", "poisson")
+MAX_JPEG_QUALITY = 99  # DiffJPEG's quality scaling, 2 - q / 50, divides by zero at 100
 
 
 @dataclass(frozen=True)
@@ -127,5 +128,5 @@ def _scaled(height: int, width: int, factor: float) -> tuple[int, int]:
 
 
 def _check_quality(quality: int) -> None:
-    if not 1 <= quality <= 100:
-        raise ValueError(f"JPEG quality must lie in [1, 100], got {quality}")
+    if not 1 <= quality <= MAX_JPEG_QUALITY:
+        raise ValueError(f"JPEG quality must lie in [1, {MAX_JPEG_QUALITY}], got {quality}")
