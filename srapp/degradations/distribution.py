@@ -77,11 +77,14 @@ def _check_weights(name: str, weights: Sequence[float], count: int) -> None:
         raise ValueError(f"{name} must be {count} non-negative probabilities summing to 1, got {weights}")
 
 
-def _check_choice(name: str, values: Sequence, allowed: Sequence | None) -> None:
-    if not values:
-        raise ValueError(f"{name} must not be empty")
-    if allowed is not None and not set(values) <= set(allowed):
+def _check_choice(name: str, values: Sequence[str], allowed: Sequence[str]) -> None:
+    if not values or not set(values) <= set(allowed):
         raise ValueError(f"{name} must be drawn from {allowed}, got {values}")
+
+
+def _check_sizes(name: str, sizes: Sequence[int]) -> None:
+    if not sizes or any(size < 1 or size % 2 == 0 for size in sizes):
+        raise ValueError(f"{name} must be positive odd numbers, got {sizes}")
 
 
 def _check_range(
@@ -128,9 +131,7 @@ class StageConfig:
     def __post_init__(self) -> None:
         for name in ("blur_prob", "sinc_prob", "gaussian_noise_prob", "gray_noise_prob"):
             _check_probability(name, getattr(self, name))
-        _check_choice("kernel_sizes", self.kernel_sizes, None)
-        if any(size < 1 or size % 2 == 0 for size in self.kernel_sizes):
-            raise ValueError(f"kernel_sizes must be positive odd numbers, got {self.kernel_sizes}")
+        _check_sizes("kernel_sizes", self.kernel_sizes)
         _check_choice("kernel_shapes", self.kernel_shapes, BLUR_SHAPES)
         _check_weights("kernel_probs", self.kernel_probs, len(self.kernel_shapes))
         _check_range("blur_sigma", self.blur_sigma, low=0.0, open_low=True)
@@ -218,9 +219,7 @@ class DegradationConfig:
     def __post_init__(self) -> None:
         for name in ("final_sinc_prob", "jpeg_first_prob", "clean_fraction"):
             _check_probability(name, getattr(self, name))
-        _check_choice("final_sinc_sizes", self.final_sinc_sizes, None)
-        if any(size < 1 or size % 2 == 0 for size in self.final_sinc_sizes):
-            raise ValueError(f"final_sinc_sizes must be positive odd numbers, got {self.final_sinc_sizes}")
+        _check_sizes("final_sinc_sizes", self.final_sinc_sizes)
         _check_choice("final_resize_modes", self.final_resize_modes, RESIZE_MODES)
 
     def sample(self, rng: np.random.Generator) -> Plan:

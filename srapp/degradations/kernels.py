@@ -1,4 +1,4 @@
-"""Blur kernels of Real-ESRGAN's degradations (Wang et al., ICCVW 2021, section 3.2), as parameters.
+"""Blur kernels of Real-ESRGAN's degradations (Wang et al., ICCVW 2021), as parameters.
 
 A :class:`Kernel` holds what was drawn (shape, size, spreads, rotation, shape parameter, cutoff);
 :meth:`Kernel.array` builds the ``size x size`` filter with BasicSR's functions, normalised to sum

@@ -2,7 +2,7 @@
 
 A plan is what :meth:`srapp.degradations.DegradationConfig.sample` returns: :class:`Clean`
 (the MATLAB-bicubic reduction the benchmarks use, no degradation) or :class:`Degradation`,
-Real-ESRGAN's second-order model (Wang et al., ICCVW 2021, section 3.1)::
+Real-ESRGAN's second-order model (Wang et al., ICCVW 2021)::
 
     x1 = JPEG_q1(clip(noise_1(resize_f1(HR * k1))))                    first stage
     x2 = clip(noise_2(resize_f2(x1 * k2)))                               second stage (k2 optional)
@@ -11,8 +11,8 @@ Real-ESRGAN's second-order model (Wang et al., ICCVW 2021, section 3.1)::
 where ``*`` is filtering (correlation, mirrored borders), the first resize scales the HR size by
 ``f1``, the second makes ``f2`` times the LR size, the last makes exactly the LR size (HR / scale),
 and ``round`` clips and puts the result on the 8-bit grid. The two orders of the final step
-(``jpeg_first`` false or true) are drawn with equal probability in the published recipe. Plans are small frozen values: they pickle from a
-data-loader worker and print readably.
+(``jpeg_first`` false or true) are drawn with equal probability in the published recipe. Plans
+are small frozen values: they pickle from a data-loader worker and print readably.
 """
 
 from __future__ import annotations
