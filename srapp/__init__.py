@@ -1,6 +1,7 @@
 """srapp: super-resolution with RCAN and SAN built from a channel-attention library.
 
-``import srapp`` needs only PyTorch; BasicSR is loaded by :mod:`srapp.training` alone.
+``import srapp`` needs only PyTorch; BasicSR is loaded by :mod:`srapp.training` and
+:mod:`srapp.degradations` alone.
 """
 
 from .archs import RCAN, SAN
