@@ -1,14 +1,22 @@
-"""The standard SR evaluation protocol over a folder of HR images.
+"""The standard SR evaluation protocol over a folder of HR images, and its real-photo variant.
 
 For each HR image: crop it to a multiple of the scale ("mod-crop"), make the LR input with
 MATLAB-compatible bicubic downsampling, upscale, and score against the cropped HR: PSNR and SSIM
 on MATLAB's Y channel with ``scale`` border pixels dropped, LPIPS on RGB.
+
+With ``degradation`` (``light``, ``medium``, ``heavy``: :data:`srapp.degradations.LEVELS`) the LR
+input is the HR image (as 8-bit RGB) degraded at that fixed level with the image's own seed
+(:func:`srapp.degradations.image_seed`, from its file name): blur, resampling, noise and JPEG,
+the same bytes on every run; the scores are taken against that RGB HR image.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+
+import numpy as np
 
 from tqdm import tqdm
 
@@ -20,7 +28,7 @@ from ..engine.resize import imresize
 from ..engine.models import ModelInput
 from ..engine.upscale import Upscaler
 from ..metrics import score
-from ..pixels import mod_crop
+from ..pixels import mod_crop, to_rgb8
 from .report import ImageRecord, Report
 
 
@@ -30,11 +38,14 @@ def benchmark(
     *,
     with_lpips: bool = True,
     show_progress: bool = False,
+    degradation: str | None = None,
 ) -> Report:
     """Score ``upscaler`` on every image of ``dataset``: an HR folder, or the name of a dataset of
-    the data folder (``"Set5"``, see :func:`srapp.data.dataset_path`)."""
+    the data folder (``"Set5"``, see :func:`srapp.data.dataset_path`); ``degradation``: an
+    evaluation level instead of clean bicubic reduction (see the module docstring)."""
     if upscaler.outscale is not None:
         raise UsageError("the benchmark protocol runs at the model's own scale; drop outscale")
+    reduce = _reduction(degradation)
     dataset = dataset_path(dataset)
     if not dataset.is_dir():
         raise UsageError(f"{dataset}: not a folder")
@@ -50,7 +61,8 @@ def benchmark(
             hr = mod_crop(read_image(path), scale)
             if min(hr.shape[:2]) < scale:
                 raise ImageError(path, f"smaller than the scale x{scale}")
-            result = upscaler(imresize(hr, scale=1 / scale))
+            hr, lr = reduce(hr, scale, path.name)
+            result = upscaler(lr)
             record.height, record.width = result.shape[:2]
             scores = score(result, hr, scale, with_lpips=with_lpips, device=upscaler.device)
             record.psnr, record.ssim, record.lpips = scores.psnr, scores.ssim, scores.lpips
@@ -59,6 +71,29 @@ def benchmark(
         record.seconds = round(time.perf_counter() - started, 4)
         report.images.append(record)
     return report
+
+
+Reduction = Callable[[np.ndarray, int, str], tuple[np.ndarray, np.ndarray]]
+
+
+def _bicubic(hr: np.ndarray, scale: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    return hr, imresize(hr, scale=1 / scale)
+
+
+def _reduction(degradation: str | None) -> Reduction:
+    """``(hr, scale, file name) -> (reference, LR)`` of the protocol: bicubic, or a degradation level."""
+    if degradation is None:
+        return _bicubic
+    from ..degradations import LEVELS, degrade, image_seed  # BasicSR's kernels: only when asked for
+
+    if degradation not in LEVELS:
+        raise UsageError(f"unknown degradation level {degradation!r}; choose one of {', '.join(LEVELS)}")
+
+    def degraded(hr: np.ndarray, scale: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+        rgb = to_rgb8(hr)
+        return rgb, degrade(rgb, scale, degradation, image_seed(name))
+
+    return degraded
 
 
 def mean_psnr(model: ModelInput, dataset: str | os.PathLike, device: str = "cpu") -> float:

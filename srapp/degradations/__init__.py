@@ -17,14 +17,15 @@ resampling and JPEG. This package holds one definition of that degradation:
 Importing this package imports BasicSR (its kernel builders and DiffJPEG); ``import srapp`` does not.
 """
 
-from .distribution import REAL_ESRGAN, DegradationConfig, StageConfig
+from .distribution import PHOTO, REAL_ESRGAN, RECIPES, DegradationConfig, StageConfig
 from .kernels import Kernel
-from .levels import LEVELS, degrade
+from .levels import LEVELS, degrade, image_seed
 from .numpy_executor import apply_numpy
 from .plan import Clean, Degradation, Final, Noise, Plan, Resize, Stage
 from .torch_executor import apply_torch
 
 __all__ = [
-    "LEVELS", "REAL_ESRGAN", "Clean", "Degradation", "DegradationConfig", "Final", "Kernel", "Noise", "Plan",
+    "LEVELS", "PHOTO", "REAL_ESRGAN", "RECIPES", "Clean", "Degradation", "DegradationConfig", "Final", "Kernel", "Noise", "Plan",
     "Resize", "Stage", "StageConfig", "apply_numpy", "apply_torch", "degrade",
+    "image_seed",
 ]

@@ -45,7 +45,9 @@ move a value across a rounding boundary in OpenCV's or NumPy's vectorised float 
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
+from pathlib import PurePath
 from types import MappingProxyType
 
 import numpy as np
@@ -107,3 +109,9 @@ def degrade(hr: np.ndarray, scale: int, level: str = "medium", seed: int = 0) ->
         raise ValueError(f"expected an H x W x 3 uint8 RGB image, got {hr.dtype} {hr.shape}")
     plan = LEVELS[level].sample(np.random.default_rng(seed))
     return to_uint8(apply_numpy(hr.astype(np.float32) / np.float32(255.0), plan, scale))
+
+
+def image_seed(name: str) -> int:
+    """The seed of an evaluation image: CRC-32 of its file name, so an image gets the same LR in
+    any set, order or folder (``srapp benchmark --degradation`` and the degraded validation sets)."""
+    return zlib.crc32(PurePath(name).name.encode("utf-8", "surrogateescape"))

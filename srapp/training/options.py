@@ -50,10 +50,12 @@ DATASET_KEYS = {
     "name", "type", "dataroot_gt", "dataroot_lq", "meta_info_file", "io_backend", "filename_tmpl", "gt_size",
     "use_hflip", "use_rot", "use_shuffle", "num_worker_per_gpu", "batch_size_per_gpu", "dataset_enlarge_ratio",
     "prefetch_mode", "pin_memory", "persistent_workers", "num_prefetch_queue", "color", "mean", "std",
+    "degradation", "clean_fraction", "level",  # SrappDegradedDataset
 }
 DATASET_REQUIRED = {
     "PairedImageDataset": ("dataroot_gt", "dataroot_lq", "io_backend"),
     "SrappBicubicPairedDataset": ("dataroot_gt",),
+    "SrappDegradedDataset": ("dataroot_gt",),
 }
 TRAIN_DATASET_REQUIRED = ("batch_size_per_gpu", "num_worker_per_gpu")
 PAIRED_TRAIN_REQUIRED = ("gt_size", "use_hflip", "use_rot")
@@ -217,7 +219,7 @@ def _check_dataset(checker: _Checker, phase: str, dataset: Any, check_paths: boo
     required = ["name", *DATASET_REQUIRED.get(kind, ())]
     if phase == "train":
         required += TRAIN_DATASET_REQUIRED
-        if kind == "PairedImageDataset":
+        if kind in ("PairedImageDataset", "SrappDegradedDataset"):
             required += PAIRED_TRAIN_REQUIRED
     checker.keys(dataset, where, DATASET_KEYS, required)
     if _registry_type(checker, dataset, where, DATASET_REGISTRY) is None or not check_paths:

@@ -1,8 +1,8 @@
 """srapp's parts in BasicSR's registries, registered once: the one place srapp meets them.
 
 BasicSR refuses a second arch named ``RCAN``, so the networks are registered as ``SrappRCAN``
-and ``SrappSAN``; with them the LPIPS metric ``calculate_lpips``, the dataset
-``SrappBicubicPairedDataset`` and the model ``SrappSRModel``. A BasicSR option file then says::
+and ``SrappSAN``; with them the LPIPS metric ``calculate_lpips``, the datasets
+``SrappBicubicPairedDataset`` and ``SrappDegradedDataset`` and the model ``SrappSRModel``. A BasicSR option file then says::
 
     network_g:
       type: SrappRCAN
@@ -43,11 +43,13 @@ def register_with_basicsr() -> None:
         from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
         from .datasets import SrappBicubicPairedDataset
+        from .degraded_pairs import SrappDegradedDataset
         from .metrics import calculate_lpips
         from .model import SrappSRModel
 
         for registry, entry in ((ARCH_REGISTRY, SrappRCAN), (ARCH_REGISTRY, SrappSAN),
                                 (METRIC_REGISTRY, calculate_lpips), (DATASET_REGISTRY, SrappBicubicPairedDataset),
+                                (DATASET_REGISTRY, SrappDegradedDataset),
                                 (MODEL_REGISTRY, SrappSRModel)):
             if entry.__name__ not in registry:
                 registry.register(entry)
