@@ -2,7 +2,8 @@
 
 For each HR image: crop it to a multiple of the scale ("mod-crop"), make the LR input with
 MATLAB-compatible bicubic downsampling, upscale, and score against the cropped HR: PSNR and SSIM
-on MATLAB's Y channel with ``scale`` border pixels dropped, LPIPS on RGB.
+on MATLAB's Y channel with ``scale`` border pixels dropped, LPIPS on RGB; optionally the result's
+no-reference NIQE on the same crop.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..errors import ImageError, UsageError
 from ..engine.resize import imresize
 from ..engine.models import ModelInput
 from ..engine.upscale import Upscaler
-from ..metrics import score
+from ..metrics import niqe, score
 from ..pixels import mod_crop
 from .report import ImageRecord, Report
 
@@ -29,6 +30,7 @@ def benchmark(
     dataset: str | os.PathLike,
     *,
     with_lpips: bool = True,
+    with_niqe: bool = False,
     show_progress: bool = False,
 ) -> Report:
     """Score ``upscaler`` on every image of ``dataset``: an HR folder, or the name of a dataset of
@@ -54,6 +56,8 @@ def benchmark(
             record.height, record.width = result.shape[:2]
             scores = score(result, hr, scale, with_lpips=with_lpips, device=upscaler.device)
             record.psnr, record.ssim, record.lpips = scores.psnr, scores.ssim, scores.lpips
+            if with_niqe:
+                record.niqe = niqe(result, scale)
         except (ImageError, ValueError) as error:
             record.error = str(error)
         record.seconds = round(time.perf_counter() - started, 4)

@@ -6,7 +6,9 @@ import argparse
 
 from ..batch import benchmark
 from . import exit_status
-from .options import add_model_options, add_report_option, build_upscaler, check_report_option, write_report
+from .options import (
+    add_model_options, add_niqe_option, add_report_option, build_upscaler, check_report_option, write_report,
+)
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -19,13 +21,15 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                         help="folder of HR images, or a dataset name (Set5, Set14, ...) looked up in the data "
                         "folder: $SRAPP_DATA/datasets/NAME, else ../shared/datasets/NAME beside the repository")
     add_model_options(parser)
+    add_niqe_option(parser)
     add_report_option(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     check_report_option(args)
-    report = benchmark(build_upscaler(args), args.dataset, with_lpips=args.lpips, show_progress=not args.quiet)
+    report = benchmark(build_upscaler(args), args.dataset, with_lpips=args.lpips, with_niqe=args.niqe,
+                       show_progress=not args.quiet)
     print(f"{report.model} x{report.scale} on {args.dataset}")
     print(report.table())
     if args.report is not None and not write_report(report, args.report):

@@ -18,17 +18,19 @@ quality: it rewards natural statistics, not fidelity to any ground truth.
 Every feature belongs to one block, so the image is processed a few block rows at a time with
 small halos (the Gaussian window's 3 rows, the resize's taps): memory is bounded by the strip,
 not the image. The numbers are those of BasicSR 1.4.2's ``calculate_niqe(img, crop_border,
-input_order='HWC', convert_to='y')`` given ``img`` in BGR order on the 0..255 scale, which
-reproduces the official MATLAB release: the same pristine parameters (shipped with BasicSR), the
-same float32 steps and BasicSR's own float32 ``imresize``. That resize is used (on each strip)
-rather than srapp's float64 one because each generalised Gaussian shape is the argmin over a
-grid of step 0.001, so last-bit differences in the half-size image move some blocks' shapes by a
-grid step and the score by up to about 1e-4 relative.
+input_order='HWC', convert_to='y')``, which reproduces the official MATLAB release: the same
+pristine parameters and block features (BasicSR's), the same float32 steps, and BasicSR's own
+float32 luma and ``imresize`` rather than srapp's float64 ones. Last-bit differences matter here:
+each generalised Gaussian shape is the argmin over a grid of step 0.001, so float64 instead of
+float32 in the half-size image moves some blocks' shapes by a step and the score by up to about
+1e-4 relative, and one pixel's luma rounded to the other side of k + 1/2 can move it by 1e-3.
 
-Conventions: the luma is MATLAB's ``rgb2ycbcr`` Y (:func:`srapp.metrics.fidelity.rgb_to_y`,
-which BasicSR computes in float32, one level apart for 96 of the 16.7 million 8-bit colours) of
-the RGB planes on the 0..255 scale, rounded to whole levels whatever the input depth (the
-pristine model was fitted to 8-bit images); a gray image is its own luma and alpha is ignored.
+Conventions: ``image`` is RGB (srapp's order; BasicSR takes BGR) or gray, put on the 0..255
+scale (uint16 divided by 257, floats in [0, 1] times 255); the luma is BasicSR's ``to_y_channel``
+(MATLAB's ``rgb2ycbcr`` Y, computed in float32; a gray image is its own luma) rounded to whole
+levels whatever the input depth, as MATLAB's 8-bit images are (the pristine model was fitted to
+8-bit images). So ``niqe(rgb, c) == calculate_niqe(rgb[..., ::-1] / s, c)`` with ``s`` 1 for
+uint8 and 257 for uint16. Alpha is ignored.
 """
 
 from __future__ import annotations
@@ -42,8 +44,7 @@ from types import ModuleType
 
 import numpy as np
 
-from ..pixels import split_planes, to_unit_float
-from .fidelity import rgb_to_y
+from ..pixels import peak, split_planes
 
 BLOCK = 96  # block side at full size; half size uses BLOCK // 2
 FEATURES = 18  # per block and scale
@@ -61,6 +62,7 @@ class _BasicSR:
     """What NIQE borrows from BasicSR, imported on first use (``import srapp`` stays free of it)."""
 
     compute_feature: object
+    to_y_channel: object
     imresize: object
     convolve: object
     mu_pristine: np.ndarray
@@ -72,11 +74,12 @@ class _BasicSR:
 def _basicsr() -> _BasicSR:
     importlib.import_module("srapp._compat")  # the torchvision alias BasicSR needs
     niqe_module: ModuleType = importlib.import_module("basicsr.metrics.niqe")
+    metric_util: ModuleType = importlib.import_module("basicsr.metrics.metric_util")
     matlab: ModuleType = importlib.import_module("basicsr.utils.matlab_functions")
     from scipy.ndimage import convolve
 
     params = np.load(Path(niqe_module.__file__).with_name("niqe_pris_params.npz"))
-    return _BasicSR(niqe_module.compute_feature, matlab.imresize, convolve,
+    return _BasicSR(niqe_module.compute_feature, metric_util.to_y_channel, matlab.imresize, convolve,
                     params["mu_pris_param"], params["cov_pris_param"], params["gaussian_window"])
 
 
@@ -118,9 +121,12 @@ def niqe(image: np.ndarray, crop_border: int = 0, *, block_rows: int | None = No
     return _distance(features.transpose(1, 0, 2).reshape(-1, 2 * FEATURES), basicsr)
 
 
-def _luma(colour: np.ndarray) -> np.ndarray:
-    """Whole-level Y on the 0..255 scale, float32 as BasicSR holds it."""
-    return np.round(rgb_to_y(to_unit_float(colour))).astype(np.float32)
+def _luma(colour: np.ndarray, basicsr: _BasicSR) -> np.ndarray:
+    """BasicSR's whole-level Y of RGB or gray rows, float32."""
+    scaled = (colour / (peak(colour.dtype) / 255.0)).astype(np.float32)
+    if scaled.ndim == 3:
+        scaled = scaled[:, :, ::-1]
+    return np.round(basicsr.to_y_channel(scaled).reshape(colour.shape[:2]))
 
 
 def _normalised(luma: np.ndarray, basicsr: _BasicSR) -> np.ndarray:
@@ -147,7 +153,7 @@ def _strip_features(colour: np.ndarray, first: int, last: int, basicsr: _BasicSR
     hi = 2 * half_hi + _RESIZE_TAPS + _RESIZE_ALIGN
     if hi >= height:
         hi = height  # the image's own last rows: grouped as in the whole-image resize
-    luma = _luma(colour[lo:hi])
+    luma = _luma(colour[lo:hi], basicsr)
 
     full_lo, full_hi = max(0, first * BLOCK - _HALO), min(height, last * BLOCK + _HALO)
     normalised = _normalised(luma[full_lo - lo:full_hi - lo], basicsr)
