@@ -16,6 +16,8 @@ import srapp._compat  # noqa: F401  (the torchvision alias, before basicsr)
 from basicsr.metrics.niqe import calculate_niqe  # noqa: E402
 from srapp.cli import main  # noqa: E402
 from srapp.engine.image_io import read_image, write_image  # noqa: E402
+from srapp.engine.resize import imresize  # noqa: E402
+from srapp.engine.upscale import upscale  # noqa: E402
 from srapp.metrics.niqe import niqe  # noqa: E402
 from synthetic import natural_image  # noqa: E402
 
@@ -136,3 +138,16 @@ def test_upscale_niqe_fills_the_report(tmp_path, capsys):
     assert "NIQE" not in capsys.readouterr().out
     report = json.loads(report_path.read_text())
     assert all(r["niqe"] is None for r in report["images"]) and report["mean"]["niqe"] is None
+
+
+def test_benchmark_niqe_rates_each_result(tmp_path, capsys):
+    hr = natural_image(201, 250, 30)
+    write_image(tmp_path / "hr.png", hr)
+    report_path = tmp_path / "b.json"
+    assert main(["benchmark", "--model", "bicubic", "--scale", "2", "--dataset", str(tmp_path), "--niqe",
+                 "--no-lpips", "--report", str(report_path), "-q"]) == 0
+    assert "weak proxy" in capsys.readouterr().out
+    record = json.loads(report_path.read_text())["images"][0]
+    result = upscale(imresize(hr[:200], scale=0.5), "bicubic", scale=2)  # the protocol's mod-crop, LR, x2
+    assert record["niqe"] == pytest.approx(_basicsr_niqe(result, 2), rel=1e-6)
+    assert record["psnr"] is not None

@@ -16,8 +16,8 @@ from ..errors import UsageError
 from ..write_rule import ReadLocations
 
 METRICS = ("psnr", "ssim", "lpips", "niqe")
-NIQE_NOTE = ("NIQE: a no-reference naturalness score of the result (Mittal et al. 2013; lower looks more "
-             "natural), only a weak proxy for quality: it does not measure fidelity to any ground truth")
+NIQE_NOTE = ("NIQE: no-reference naturalness of the result (Mittal et al. 2013; lower looks more natural),\n"
+             "  only a weak proxy for quality: it does not measure fidelity to any ground truth")
 REPORT_SUFFIXES = (".json", ".csv")
 
 

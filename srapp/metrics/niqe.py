@@ -38,9 +38,11 @@ from __future__ import annotations
 import functools
 import importlib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -50,9 +52,10 @@ BLOCK = 96  # block side at full size; half size uses BLOCK // 2
 FEATURES = 18  # per block and scale
 _HALO = 3  # rows the 7x7 window reaches beyond a row
 _RESIZE_TAPS = 4  # a half-size row reads full-size rows 2r - 3 .. 2r + 4
-# BasicSR's float32 resize (torch.mv per column) treats the last rows of its input in a group of
-# up to 16 apart; strips start on a multiple of this many full-size rows and end this many rows
-# beyond what they keep, so every kept row is summed as in the whole-image resize.
+# BasicSR's float32 resize (one torch.mv per output column, over MKL) sums the last few (rows mod 4
+# here; up to 16 allowed for) output rows of its input differently from the others; strips start
+# on a multiple of this many full-size rows and end this many beyond the rows their kept outputs
+# read, so every kept row is summed as in the whole-image resize, bit for bit (tested).
 _RESIZE_ALIGN = 32
 _STRIP_PIXELS = 1 << 20  # full-size pixels per strip by default
 
@@ -61,10 +64,10 @@ _STRIP_PIXELS = 1 << 20  # full-size pixels per strip by default
 class _BasicSR:
     """What NIQE borrows from BasicSR, imported on first use (``import srapp`` stays free of it)."""
 
-    compute_feature: object
-    to_y_channel: object
-    imresize: object
-    convolve: object
+    compute_feature: Callable[[np.ndarray], list[float]]
+    to_y_channel: Callable[[np.ndarray], np.ndarray]
+    imresize: Callable[..., Any]
+    convolve: Callable[..., np.ndarray]
     mu_pristine: np.ndarray
     cov_pristine: np.ndarray
     window: np.ndarray
@@ -84,7 +87,8 @@ def _basicsr() -> _BasicSR:
 
 
 def niqe(image: np.ndarray, crop_border: int = 0, *, block_rows: int | None = None) -> float | None:
-    """NIQE of ``image`` (lower is more natural), or ``None`` where it is undefined.
+    """Mittal et al. 2013's NIQE of ``image`` (lower is more natural; the math is in the module's
+    docstring), or ``None`` where it is undefined.
 
     ``image`` is any srapp layout (gray, RGB, with or without alpha; uint8, uint16 or float in
     [0, 1]); ``crop_border`` pixels are dropped from every side first. The image is cut to whole
