@@ -18,12 +18,13 @@ quality: it rewards natural statistics, not fidelity to any ground truth.
 Every feature belongs to one block, so the image is processed a few block rows at a time with
 small halos (the Gaussian window's 3 rows, the resize's taps): memory is bounded by the strip,
 not the image. The numbers are those of BasicSR 1.4.2's ``calculate_niqe(img, crop_border,
-input_order='HWC', convert_to='y')``, which reproduces the official MATLAB release: the same
+input_order='HWC', convert_to='y')``, which follows the official MATLAB release closely: the same
 pristine parameters and block features (BasicSR's), the same float32 steps, and BasicSR's own
 float32 luma and ``imresize`` rather than srapp's float64 ones. Last-bit differences matter here:
 each generalised Gaussian shape is the argmin over a grid of step 0.001, so float64 instead of
 float32 in the half-size image moves some blocks' shapes by a step and the score by up to about
-1e-4 relative, and one pixel's luma rounded to the other side of k + 1/2 can move it by 1e-3.
+1e-4 relative, and one pixel's luma rounded to the other side of k + 1/2 moved it by 1e-3 on a
+290x390 image.
 
 Conventions: ``image`` is RGB (srapp's order; BasicSR takes BGR) or gray, put on the 0..255
 scale (uint16 divided by 257, floats in [0, 1] times 255); the luma is BasicSR's ``to_y_channel``
