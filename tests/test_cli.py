@@ -26,7 +26,8 @@ from srapp.metrics import lpips, psnr, ssim
 from local_services import free_port
 from synthetic import write_natural_images
 
-REPORT_FIELDS = ["input", "output", "width", "height", "seconds", "psnr", "ssim", "lpips", "error", "skipped"]
+REPORT_FIELDS = ["input", "output", "width", "height", "seconds", "psnr", "ssim", "lpips", "niqe", "error",
+                 "skipped"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -172,7 +173,8 @@ def test_mixed_folder_every_mode_and_one_corrupt_file(mixed_folder, tmp_path, ca
         assert (record["width"], record["height"]) == (result.shape[1], result.shape[0]), name
         assert record["skipped"] is False
         assert record["psnr"] is None and record["ssim"] is None and record["lpips"] is None
-    assert report["mean"] == {"psnr": None, "ssim": None, "lpips": None}
+        assert record["niqe"] is None  # not asked for
+    assert report["mean"] == {"psnr": None, "ssim": None, "lpips": None, "niqe": None}
 
     assert "5 of 6" in captured.out
     assert "broken.png" in captured.out + captured.err

@@ -101,8 +101,8 @@ def test_settings_are_frozen():
     assert UpscaleSettings(outscale=2).outscale == 2.0
 
 
-@pytest.mark.parametrize("module", ["srapp", "srapp.engine.upscale", "srapp.metrics", "srapp.batch", "srapp.cli",
-                                    "srapp.web"])
+@pytest.mark.parametrize("module", ["srapp", "srapp.engine.upscale", "srapp.metrics", "srapp.metrics.niqe",
+                                    "srapp.batch", "srapp.cli", "srapp.web"])
 def test_the_core_never_loads_basicsr(module):
     code = (f"import sys, importlib; importlib.import_module({module!r}); "
             "print('basicsr' in sys.modules, 'torchvision.transforms.functional_tensor' in sys.modules)")

@@ -2,7 +2,8 @@
 
 For each HR image: crop it to a multiple of the scale ("mod-crop"), make the LR input with
 MATLAB-compatible bicubic downsampling, upscale, and score against the cropped HR: PSNR and SSIM
-on MATLAB's Y channel with ``scale`` border pixels dropped, LPIPS on RGB.
+on MATLAB's Y channel with ``scale`` border pixels dropped, LPIPS on RGB; optionally the result's
+no-reference NIQE on the same crop.
 
 With ``degradation`` (``light``, ``medium``, ``heavy``: :data:`srapp.degradations.LEVELS`) the LR
 input is the HR image (as 8-bit RGB) degraded at that fixed level with the image's own seed
@@ -27,7 +28,7 @@ from ..errors import ImageError, UsageError
 from ..engine.resize import imresize
 from ..engine.models import ModelInput
 from ..engine.upscale import Upscaler
-from ..metrics import score
+from ..metrics import niqe, score
 from ..pixels import mod_crop, to_rgb8
 from .report import ImageRecord, Report
 
@@ -37,6 +38,7 @@ def benchmark(
     dataset: str | os.PathLike,
     *,
     with_lpips: bool = True,
+    with_niqe: bool = False,
     show_progress: bool = False,
     degradation: str | None = None,
 ) -> Report:
@@ -66,6 +68,8 @@ def benchmark(
             record.height, record.width = result.shape[:2]
             scores = score(result, hr, scale, with_lpips=with_lpips, device=upscaler.device)
             record.psnr, record.ssim, record.lpips = scores.psnr, scores.ssim, scores.lpips
+            if with_niqe:
+                record.niqe = niqe(result, scale)
         except (ImageError, ValueError) as error:
             record.error = str(error)
         record.seconds = round(time.perf_counter() - started, 4)

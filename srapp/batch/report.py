@@ -15,7 +15,9 @@ from .._atomic import atomic_write, check_writable
 from ..errors import UsageError
 from ..write_rule import ReadLocations
 
-METRICS = ("psnr", "ssim", "lpips")
+METRICS = ("psnr", "ssim", "lpips", "niqe")
+NIQE_NOTE = ("NIQE: no-reference naturalness of the result (Mittal et al. 2013; lower looks more natural),\n"
+             "  only a weak proxy for quality: it does not measure fidelity to any ground truth")
 REPORT_SUFFIXES = (".json", ".csv")
 
 
@@ -71,6 +73,7 @@ class ImageRecord:
     psnr: float | None = None
     ssim: float | None = None
     lpips: float | None = None
+    niqe: float | None = None  # no-reference, on the result (--niqe); None when not asked for or under 2 blocks
     error: str | None = None
     skipped: bool = False  # --skip-existing found the output already there
 
@@ -130,13 +133,20 @@ class Report:
 
     def table(self) -> str:
         """The per-image rows, the mean and the failures as a plain-text table (printable, see
-        :func:`printable`, so it can be printed on any stream)."""
+        :func:`printable`, so it can be printed on any stream). A NIQE column, with a footnote
+        saying what it is worth, appears when some image has a NIQE value."""
         names = [printable(Path(r.input).name) for r in self.images]
         name_width = max([len("image"), *map(len, names)])
-        lines = [f"{'image':<{name_width}}  {'size':>11}  {'seconds':>7}  {'PSNR':>7}  {'SSIM':>6}  {'LPIPS':>6}"]
+        with_niqe = any(r.niqe is not None for r in self.images)
+        header = f"{'image':<{name_width}}  {'size':>11}  {'seconds':>7}  {'PSNR':>7}  {'SSIM':>6}  {'LPIPS':>6}"
+        lines = [header + (f"  {'NIQE*':>7}" if with_niqe else "")]
 
         def cell(value: float | None, digits: int, width: int) -> str:
             return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+
+        def scores(values: dict[str, Any]) -> str:
+            text = f"{cell(values['psnr'], 2, 7)}  {cell(values['ssim'], 4, 6)}  {cell(values['lpips'], 4, 6)}"
+            return text + (f"  {cell(values['niqe'], 4, 7)}" if with_niqe else "")
 
         for name, r in zip(names, self.images):
             error = None if r.error is None else printable(r.error)
@@ -144,17 +154,13 @@ class Report:
                 lines.append(f"{name:<{name_width}}  error: {error}")
                 continue
             size = f"{r.width}x{r.height}" if r.width else "-"
-            lines.append(
-                f"{name:<{name_width}}  {size:>11}  {cell(r.seconds, 2, 7)}  {cell(r.psnr, 2, 7)}  "
-                f"{cell(r.ssim, 4, 6)}  {cell(r.lpips, 4, 6)}" + (f"  error: {error}" if error else "")
-            )
-        mean = self.mean()
-        lines.append(
-            f"{'mean':<{name_width}}  {'':>11}  {'':>7}  {cell(mean['psnr'], 2, 7)}  "
-            f"{cell(mean['ssim'], 4, 6)}  {cell(mean['lpips'], 4, 6)}"
-        )
+            lines.append(f"{name:<{name_width}}  {size:>11}  {cell(r.seconds, 2, 7)}  {scores(asdict(r))}"
+                         + (f"  error: {error}" if error else ""))
+        lines.append(f"{'mean':<{name_width}}  {'':>11}  {'':>7}  {scores(self.mean())}")
         ok = len(self.images) - self.failed
         lines.append(f"{ok} of {len(self.images)} images succeeded" + (f", {self.failed} failed" if self.failed else ""))
+        if with_niqe:
+            lines.append(f"* {NIQE_NOTE}")
         return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from ..engine.image_io import (
 )
 from ..errors import Cancelled, ImageError
 from ..engine.upscale import Upscaler
-from ..metrics import score
+from ..metrics import niqe, score
 from .inputs import Job
 from .report import ImageRecord, Report, printable
 
@@ -50,19 +50,21 @@ def crop_border_for(upscaler: Upscaler) -> int:
 
 class BatchRunner:
     """Runs an :class:`Upscaler` over jobs, writing each result atomically and scoring it against
-    the job's ground truth when it has one (found when the jobs were planned)."""
+    the job's ground truth when it has one (found when the jobs were planned), and on its own
+    with NIQE when ``with_niqe``."""
 
     def __init__(
         self,
         upscaler: Upscaler,
         *,
         with_lpips: bool = True,
+        with_niqe: bool = False,
         skip_existing: bool = False,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         show_progress: bool = False,
         jpeg_quality: int = DEFAULT_JPEG_QUALITY,
     ) -> None:
-        self.upscaler, self.with_lpips = upscaler, with_lpips
+        self.upscaler, self.with_lpips, self.with_niqe = upscaler, with_lpips, with_niqe
         self.skip_existing, self.max_pixels, self.show_progress = skip_existing, max_pixels, show_progress
         self.jpeg_quality = jpeg_quality
 
@@ -95,7 +97,7 @@ class BatchRunner:
                 raise job.problem
             if self.skip_existing and job.output.is_file():
                 record.skipped = True
-                result = read_image(job.output) if job.ground_truth is not None else None
+                result = read_image(job.output) if self._scored(job) else None
                 width, height = read_header(job.output).upright_size
             else:
                 if not job.replace and os.path.lexists(job.output):
@@ -107,7 +109,7 @@ class BatchRunner:
                 height, width = result.shape[:2]
             record.output = str(job.output)
             record.height, record.width = height, width
-            if job.ground_truth is not None:
+            if self._scored(job):
                 self._score(record, result, job)
         except Cancelled:
             raise
@@ -127,8 +129,15 @@ class BatchRunner:
 
         return check
 
+    def _scored(self, job: Job) -> bool:
+        return job.ground_truth is not None or self.with_niqe
+
     def _score(self, record: ImageRecord, result, job: Job) -> None:
+        if self.with_niqe:
+            record.niqe = niqe(result, crop_border_for(self.upscaler))
         gt_path = job.ground_truth
+        if gt_path is None:
+            return
         try:
             scores = score(
                 result, read_image(gt_path), crop_border_for(self.upscaler),

@@ -6,7 +6,9 @@ import argparse
 
 from ..batch import benchmark
 from . import exit_status
-from .options import add_model_options, add_report_option, build_upscaler, check_report_option, write_report
+from .options import (
+    add_model_options, add_niqe_option, add_report_option, build_upscaler, check_report_option, write_report,
+)
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -23,14 +25,15 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                         "resampling, noise, JPEG; docs/DEGRADATIONS.md) instead of clean bicubic; the same LR on "
                         "every run")
     add_model_options(parser)
+    add_niqe_option(parser)
     add_report_option(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     check_report_option(args)
-    report = benchmark(build_upscaler(args), args.dataset, with_lpips=args.lpips, show_progress=not args.quiet,
-                       degradation=args.degradation)
+    report = benchmark(build_upscaler(args), args.dataset, with_lpips=args.lpips, with_niqe=args.niqe,
+                       show_progress=not args.quiet, degradation=args.degradation)
     degraded = f", {args.degradation} degradation" if args.degradation else ""
     print(f"{report.model} x{report.scale} on {args.dataset}{degraded}")
     print(report.table())

@@ -41,6 +41,13 @@ def add_model_options(parser: argparse.ArgumentParser, default_model: str = DEFA
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
+def add_niqe_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--niqe", action="store_true",
+                        help="also rate each result with NIQE (Mittal et al. 2013; no reference, lower looks more "
+                        "natural), on the same crop as PSNR: only a weak proxy for quality, not a measure of "
+                        "fidelity; '-' for results under two 96x96 blocks")
+
+
 def settings_from_args(args: argparse.Namespace, **changes) -> UpscaleSettings:
     """The upscale settings the command line describes (checked once, in UpscaleSettings)."""
     given = {name: getattr(args, name) for name in SETTING_NAMES if hasattr(args, name)}

@@ -12,8 +12,8 @@ from ..engine.image_io import DEFAULT_JPEG_QUALITY
 from ..errors import UsageError
 from . import exit_status
 from .options import (
-    add_model_options, add_report_option, build_upscaler, check_report_option, jpeg_quality, name_suffix, positive_int,
-    write_report,
+    add_model_options, add_niqe_option, add_report_option, build_upscaler, check_report_option, jpeg_quality,
+    name_suffix, positive_int, write_report,
 )
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
@@ -30,6 +30,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     add_model_options(parser)
     parser.add_argument("--gt", type=Path, metavar="GTDIR",
                         help="ground-truth folder: score each result against the file with the same stem")
+    add_niqe_option(parser)
     add_report_option(parser)
     parser.add_argument("--outscale", type=float, help="resize results to this factor of the input (bicubic)")
     parser.add_argument("--recursive", action="store_true", help="descend into subfolders (mirrored in OUTDIR)")
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.report is not None and rank.is_main:
         remove_stale_temporaries(args.report.parent)
     runner = BatchRunner(
-        upscaler, with_lpips=args.lpips, skip_existing=args.skip_existing,
+        upscaler, with_lpips=args.lpips, with_niqe=args.niqe, skip_existing=args.skip_existing,
         max_pixels=args.max_pixels, show_progress=not args.quiet, jpeg_quality=args.jpeg_quality,
     )
     report = runner.run(jobs)
