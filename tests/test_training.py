@@ -313,7 +313,9 @@ def test_every_option_file_parses_and_builds(path, tmp_path, monkeypatch):
 def test_option_files_find_their_validation_sets_in_the_data_folder():
     for path in OPTION_FILES:
         opt = training.options.resolve_paths(training.options.load_yaml(path), REPO, source=path)
-        folders = [Path(d["dataroot_gt"]) for d in opt["datasets"].values() if d["type"] == "SrappBicubicPairedDataset"]
+        # validation sets: bicubic pairs, or pairs degraded at a fixed level
+        folders = [Path(d["dataroot_gt"]) for d in opt["datasets"].values()
+                   if d["type"] == "SrappBicubicPairedDataset" or "level" in d]
         assert folders, path
         for folder in folders:
             assert folder.parent == data_root() / "datasets" and folder.is_dir(), (path, folder)
