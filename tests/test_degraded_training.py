@@ -208,3 +208,37 @@ def test_photo_option_file_trains_from_the_shipped_file_on_the_photo_recipe():
     assert train["degradation"] == "photo" and val["level"] == "medium"
     assert opt["path"]["pretrain_network_g"] == "weights/rcan-x4.pth" and opt["path"]["strict_load_g"]
     assert opt["train"]["pixel_opt"]["type"] == "L1Loss"
+
+
+# -- the user sees what each model is for ------------------------------------------------------------
+
+def test_models_say_what_inputs_they_are_for(capsys):
+    from srapp.checkpoints import trained_for
+
+    assert trained_for("rcan-x4-photo") == "photos: JPEG, noise, blur"
+    assert trained_for("rcan-x4") == "clean images reduced by bicubic"
+    assert srapp_main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:5] == ["name", "architecture", "scale", "parameters", "for"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert "interpolation only" in rows["bicubic"]
+    for name in srapp.checkpoints.shipped_models():
+        assert trained_for(name) in rows[name]
+
+
+def test_the_web_app_labels_models_and_prefers_the_photo_model(tmp_path, monkeypatch):
+    import srapp.web.service as service_module
+    from srapp.web import WebService
+
+    shipped = {"rcan-x4": Path("rcan-x4.pth"), "rcan-x4-photo": Path("rcan-x4-photo.pth")}
+    monkeypatch.setattr(service_module, "shipped_models", lambda: shipped)
+    service = WebService(work_root=tmp_path / "work", extra_models={"mine-x2": tmp_path / "mine.pth"})
+    assert service.model_choices() == [
+        ("rcan-x4 (clean images reduced by bicubic)", "rcan-x4"),
+        ("rcan-x4-photo (photos: JPEG, noise, blur)", "rcan-x4-photo"),
+        ("mine-x2", "mine-x2"),
+        ("bicubic (a baseline: interpolation only)", "bicubic"),
+    ]
+    assert service.default_model() == "rcan-x4-photo"
+    monkeypatch.setattr(service_module, "shipped_models", lambda: {"rcan-x4": Path("rcan-x4.pth")})
+    assert service.default_model() == "rcan-x4"

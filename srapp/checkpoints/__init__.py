@@ -12,7 +12,9 @@ from .loader import LoadedModel, describe, load_model, model_from_state, read_ch
 from .srapp_format import (
     CHECKPOINT_FORMAT, dequantize_int8, is_srapp_checkpoint, quantize_int8, save_checkpoint, srapp_params,
 )
-from .weights import WEIGHTS_DIR, metric_weights_path, model_file, shipped_models, shipped_weights
+from .weights import (
+    WEIGHTS_DIR, metric_weights_path, model_file, shipped_models, shipped_weights, trained_for,
+)
 
 __all__ = [
     "CHECKPOINT_FORMAT", "EXPORT_FORMATS", "LAYOUTS", "OFFICIAL_LAYOUTS", "STORAGES", "WEIGHTS_DIR", "CheckpointError",
@@ -20,4 +22,5 @@ __all__ = [
     "export_official", "export_onnx", "export_openvino", "export_safetensors", "is_srapp_checkpoint", "load_model",
     "metric_weights_path", "model_file", "model_from_state", "official_state_dict", "quantize_int8",
     "read_checkpoint", "save_checkpoint", "shipped_models", "shipped_weights", "srapp_params",
+    "trained_for",
 ]

@@ -26,6 +26,18 @@ class ShippedWeights:
     kind: str  # "sr" (a super-resolution network) or "metric"
 
 
+# What a shipped model learned to undo, by its name: "-photo" models were trained on degraded
+# photos (srapp.degradations), the others on clean images reduced by MATLAB bicubic.
+PHOTO_SUFFIX = "-photo"
+FOR_PHOTOS = "photos: JPEG, noise, blur"
+FOR_BICUBIC = "clean images reduced by bicubic"
+
+
+def trained_for(name: str) -> str:
+    """The inputs a shipped model is made for, as ``srapp models`` and the web app describe it."""
+    return FOR_PHOTOS if name.endswith(PHOTO_SUFFIX) else FOR_BICUBIC
+
+
 def shipped_weights() -> dict[str, ShippedWeights]:
     """Every file of the weights folder by name (the file's stem), SR models and metric weights."""
     if not WEIGHTS_DIR.is_dir():

@@ -10,10 +10,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoints import LoadedModel, describe, load_model, model_file, read_checkpoint, shipped_models
+from ..checkpoints import (
+    LoadedModel, describe, load_model, model_file, read_checkpoint, shipped_models, trained_for,
+)
 from ..checkpoints.loader import model_from_state
 
 BICUBIC = "bicubic"
+BICUBIC_MADE_FOR = "a baseline: interpolation only"
 
 ModelInput = str | os.PathLike | nn.Module | LoadedModel
 
@@ -27,6 +30,7 @@ class ModelInfo:
     scale: int | None  # None: any integer scale (bicubic)
     parameters: int
     path: Path | None
+    made_for: str  # the inputs it is meant for
 
 
 def _channels_last(loaded: LoadedModel, device: torch.device) -> LoadedModel:
@@ -67,8 +71,9 @@ def load_network(model: ModelInput, device: torch.device) -> LoadedModel:
 
 def available_models() -> list[ModelInfo]:
     """Bicubic and every shipped model, with architecture, scale and parameter count."""
-    infos = [ModelInfo(BICUBIC, "MATLAB bicubic", None, 0, None)]
+    infos = [ModelInfo(BICUBIC, "MATLAB bicubic", None, 0, None, BICUBIC_MADE_FOR)]
     for name, path in shipped_models().items():
         loaded = model_from_state(read_checkpoint(path), str(path))
-        infos.append(ModelInfo(name, type(loaded.network).__name__, loaded.scale, loaded.parameters, path))
+        infos.append(ModelInfo(name, type(loaded.network).__name__, loaded.scale, loaded.parameters, path,
+                               trained_for(name)))
     return infos

@@ -19,6 +19,7 @@ from .devices import AUTO
 from .precision import check_precision
 
 DEFAULT_MODEL = "rcan-x4"
+PHOTO_MODEL = "rcan-x4-photo"  # the web app's default where it is shipped: trained on degraded photos
 DEFAULT_TILE = 256  # tiles of a large input, in input pixels
 DEFAULT_TILE_OVERLAP = 16
 AUTO_TILE_PIXELS = 512 * 512  # tile=None: larger inputs are tiled, so memory stays bounded

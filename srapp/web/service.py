@@ -38,15 +38,15 @@ import torch
 
 from ..batch import BatchRunner, Job
 from ..batch.runner import crop_border_for
-from ..checkpoints import shipped_models
+from ..checkpoints import shipped_models, trained_for
 from ..engine.devices import AUTO, device_names
 from ..engine.image_io import HeaderCheck, read_image_with_metadata, write_image
 from ..engine.metadata import ImageMetadata
-from ..engine.models import BICUBIC
+from ..engine.models import BICUBIC, BICUBIC_MADE_FOR
 from ..engine.precision import PRECISIONS
 from ..engine.precision import available_precisions as precision_choices
 from ..engine.resize import imresize
-from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, UpscaleSettings
+from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, PHOTO_MODEL, UpscaleSettings
 from ..engine.upscale import Upscaler
 from ..errors import Cancelled, ImageError, SrappError
 from ..metrics import score
@@ -239,9 +239,15 @@ class WebService:
     def model_names(self) -> list[str]:
         return [*shipped_models(), *self.extra_models, BICUBIC]
 
+    def model_choices(self) -> list[tuple[str, str]]:
+        """(label, name) of every model, the label saying what inputs it is made for."""
+        described = {name: trained_for(name) for name in shipped_models()} | {BICUBIC: BICUBIC_MADE_FOR}
+        return [(f"{name} ({described[name]})" if name in described else name, name) for name in self.model_names()]
+
     def default_model(self) -> str:
+        """The photo model where it is shipped (people bring photos), else the API's default."""
         names = self.model_names()
-        return DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]
+        return next((name for name in (PHOTO_MODEL, DEFAULT_MODEL) if name in names), names[0])
 
     def upscaler(self, settings: Settings) -> Upscaler:
         if settings.model not in self.model_names():

@@ -225,7 +225,7 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
     # shutting down deletes files another app on the machine still serves.
     os.environ.setdefault("GRADIO_TEMP_DIR", str(service.work_root / "gradio-cache"))
     examples = write_examples(service.work_root / "examples")
-    models, default_model = service.model_names(), service.default_model()
+    models, default_model = service.model_choices(), service.default_model()
     runs = _Runs()
     failure_notes = _Failures()
     _user_errors = _messages(service, failure_notes)
