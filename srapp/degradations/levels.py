@@ -3,8 +3,9 @@
 Each level is a :class:`~.distribution.DegradationConfig` narrower than the training distribution
 (Real-ESRGAN's, Wang et al., ICCVW 2021). ``degrade(hr, scale, level, seed)`` draws the plan with
 ``numpy.random.default_rng(seed)`` (``LEVELS[level].sample(rng)``) and applies it on the CPU path
-(OpenCV filtering and resizing, NumPy noise, libjpeg at integer qualities), so image ``k`` of an
-evaluation set, degraded with ``seed=k``, gets the same LR bytes on every run. Over a set, the
+(OpenCV filtering and resizing, NumPy noise, libjpeg at integer qualities), so an image of an
+evaluation set, degraded with its own seed (:func:`image_seed` of its file name), gets the same LR
+bytes on every run. Over a set, the
 images spread over the level's ranges rather than all sharing one plan. Ranges are inclusive;
 ``U(a, b)`` is uniform; sigmas are in pixels of the image the step sees; noise sigma is on the
 0-255 scale; kernel sizes are 7, 9, ..., 21 with equal probability.
