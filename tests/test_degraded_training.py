@@ -200,14 +200,19 @@ def test_basicsr_trains_a_network_on_degraded_pairs(hr_folder, tmp_path):
     assert isinstance(weights.network, RCAN)
 
 
-def test_photo_option_file_trains_from_the_shipped_file_on_the_photo_recipe():
-    opt = training.options.load_yaml(Path(__file__).resolve().parents[1] / "options" / "train" /
-                                     "train_RCAN_x4_photo.yml")
+@pytest.mark.parametrize("arch", ["RCAN", "SAN"])
+def test_photo_option_files_train_from_the_shipped_file_on_the_photo_recipe(arch):
+    options = Path(__file__).resolve().parents[1] / "options" / "train"
+    opt = training.options.load_yaml(options / f"train_{arch}_x4_photo.yml")
     train, val = opt["datasets"]["train"], opt["datasets"]["val"]
     assert train["type"] == val["type"] == "SrappDegradedDataset"
     assert train["degradation"] == "photo" and val["level"] == "medium"
-    assert opt["path"]["pretrain_network_g"] == "weights/rcan-x4.pth" and opt["path"]["strict_load_g"]
+    assert opt["path"]["pretrain_network_g"] == f"weights/{arch.lower()}-x4.pth" and opt["path"]["strict_load_g"]
     assert opt["train"]["pixel_opt"]["type"] == "L1Loss"
+    # the network of the file it starts from
+    shipped = srapp.load_model(Path(__file__).resolve().parents[1] / opt["path"]["pretrain_network_g"])
+    wanted = {key: value for key, value in opt["network_g"].items() if key != "type"}
+    assert {key: shipped.config.get(key) for key in wanted} == wanted
 
 
 # -- the user sees what each model is for ------------------------------------------------------------
