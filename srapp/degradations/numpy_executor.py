@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from ..engine.resize import imresize
-from .plan import Clean, Degradation, Final, Noise, Plan, Stage, lr_size
+from .plan import Final, Noise, Plan, Stage, Steps, run_plan
 
 LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, the weights of OpenCV's and torchvision's gray
 _INTERPOLATION = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
@@ -38,22 +38,7 @@ def apply_numpy(image: np.ndarray, plan: Plan, scale: int) -> np.ndarray:
     float32 LR image on the 8-bit grid. ``scale`` must divide ``H`` and ``W``."""
     if image.ndim != 3 or image.shape[2] != 3 or not np.issubdtype(image.dtype, np.floating):
         raise ValueError(f"expected an H x W x 3 float image in [0, 1], got {image.dtype} {image.shape}")
-    image = image.astype(np.float32, copy=False)
-    height, width = image.shape[:2]
-    if isinstance(plan, Clean):
-        return quantize(imresize(image, output_shape=lr_size(height, width, scale)))
-    if not isinstance(plan, Degradation):
-        raise TypeError(f"expected a Clean or Degradation plan, got {type(plan).__name__}")
-    rng = np.random.default_rng(plan.noise_seed)
-    first_size, second_size, lr = plan.sizes(height, width, scale)
-    out = _stage(image, plan.first, first_size, rng)
-    out = jpeg(out, plan.first_jpeg_quality)
-    out = _stage(out, plan.second, second_size, rng)
-    if plan.final.jpeg_first:
-        out = _resize_and_sinc(jpeg(out, plan.final.jpeg_quality), lr, plan.final)
-    else:
-        out = jpeg(_resize_and_sinc(out, lr, plan.final), plan.final.jpeg_quality)
-    return quantize(out)
+    return run_plan(image.astype(np.float32, copy=False), *image.shape[:2], plan, scale, _STEPS)
 
 
 def blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -118,3 +103,7 @@ def _noise(image: np.ndarray, noise: Noise, rng: np.random.Generator) -> np.ndar
 def _resize_and_sinc(image: np.ndarray, size: tuple[int, int], final: Final) -> np.ndarray:
     out = resize(image, size, final.mode)
     return out if final.sinc is None else blur(out, final.sinc.array())
+
+
+_STEPS = Steps(np.random.default_rng, _stage, jpeg, _resize_and_sinc, quantize,
+               lambda image, size: imresize(image, output_shape=size))

@@ -17,9 +17,13 @@ are small frozen values: they pickle from a data-loader worker and print readabl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from .kernels import Kernel
+
+Image = TypeVar("Image")
 
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 NOISE_KINDS = ("gaussian", "poisson")
@@ -112,6 +116,41 @@ class Clean:
 
 
 Plan = Clean | Degradation
+
+
+@dataclass(frozen=True)
+class Steps(Generic[Image]):
+    """An executor's implementation of each step, for :func:`run_plan` (which fixes their order).
+
+    ``noise_source(seed)`` makes the generator a plan's noise fields are drawn from; ``stage(image,
+    stage, size, source)`` is blur, resize to ``size`` and noise; ``clean(image, size)`` is the
+    MATLAB-bicubic reduction."""
+
+    noise_source: Callable[[int], Any]
+    stage: Callable[[Image, Stage, tuple[int, int], Any], Image]
+    jpeg: Callable[[Image, int], Image]
+    resize_and_sinc: Callable[[Image, tuple[int, int], Final], Image]
+    quantize: Callable[[Image], Image]
+    clean: Callable[[Image, tuple[int, int]], Image]
+
+
+def run_plan(image: Image, height: int, width: int, plan: Plan, scale: int, steps: Steps[Image]) -> Image:
+    """Apply ``plan`` to an ``height x width`` image with an executor's ``steps``, in the order of
+    the module docstring; the LR result is on the 8-bit grid."""
+    if isinstance(plan, Clean):
+        return steps.quantize(steps.clean(image, lr_size(height, width, scale)))
+    if not isinstance(plan, Degradation):
+        raise TypeError(f"expected a Clean or Degradation plan, got {type(plan).__name__}")
+    source = steps.noise_source(plan.noise_seed)
+    first_size, second_size, lr = plan.sizes(height, width, scale)
+    out = steps.stage(image, plan.first, first_size, source)
+    out = steps.jpeg(out, plan.first_jpeg_quality)
+    out = steps.stage(out, plan.second, second_size, source)
+    if plan.final.jpeg_first:
+        out = steps.resize_and_sinc(steps.jpeg(out, plan.final.jpeg_quality), lr, plan.final)
+    else:
+        out = steps.jpeg(steps.resize_and_sinc(out, lr, plan.final), plan.final.jpeg_quality)
+    return steps.quantize(out)
 
 
 def lr_size(height: int, width: int, scale: int) -> tuple[int, int]:

@@ -41,7 +41,7 @@ from basicsr.utils import DiffJPEG  # noqa: E402
 
 from ..engine.resize import contributions  # noqa: E402
 from .numpy_executor import LUMA  # noqa: E402
-from .plan import Clean, Degradation, Final, Noise, Plan, Stage, lr_size  # noqa: E402
+from .plan import Final, Noise, Plan, Stage, Steps, run_plan  # noqa: E402
 
 _jpeg_module: DiffJPEG | None = None
 
@@ -124,21 +124,13 @@ def quantize(images: torch.Tensor) -> torch.Tensor:
 
 def _apply_one(image: torch.Tensor, plan: Plan, scale: int) -> torch.Tensor:
     height, width = image.shape[-2:]
-    if isinstance(plan, Clean):
-        lr_height, lr_width = lr_size(height, width, scale)
-        return quantize(_separable(image, _bicubic_weights(height, lr_height), _bicubic_weights(width, lr_width)))
-    if not isinstance(plan, Degradation):
-        raise TypeError(f"expected a Clean or Degradation plan, got {type(plan).__name__}")
-    generator = torch.Generator(device=image.device).manual_seed(plan.noise_seed)
-    first_size, second_size, lr = plan.sizes(height, width, scale)
-    out = _stage(image, plan.first, first_size, generator)
-    out = jpeg(out, plan.first_jpeg_quality)
-    out = _stage(out, plan.second, second_size, generator)
-    if plan.final.jpeg_first:
-        out = _resize_and_sinc(jpeg(out, plan.final.jpeg_quality), lr, plan.final)
-    else:
-        out = jpeg(_resize_and_sinc(out, lr, plan.final), plan.final.jpeg_quality)
-    return quantize(out)
+
+    def clean(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return _separable(image, _bicubic_weights(height, size[0]), _bicubic_weights(width, size[1]))
+
+    steps = Steps(lambda seed: torch.Generator(device=image.device).manual_seed(seed), _stage, jpeg,
+                  _resize_and_sinc, quantize, clean)
+    return run_plan(image, height, width, plan, scale, steps)
 
 
 def _stage(image: torch.Tensor, stage: Stage, size: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
