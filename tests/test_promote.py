@@ -79,3 +79,31 @@ def test_a_score_over_a_folder_with_a_broken_image_is_refused(tmp_path):
     (dataset / "broken.png").write_bytes(b"not an image")
     with pytest.raises(UsageError, match=r"hr: 1 of 3 images failed"):
         set5_psnr(dataset)(checkpoint)
+
+
+def test_each_model_is_judged_on_the_benchmark_it_is_for(tmp_path):
+    from srapp.training.promote import Judgement, judged_on
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    assert judged_on(weights / "rcan-x4.pth") == Judgement(None, None)
+    assert judged_on(weights / "rcan-x4-photo.pth") == Judgement("medium", None)  # no parent either
+    (weights / "rcan-x4.pth").write_bytes(b"parent")
+    assert judged_on(weights / "rcan-x4.pth") == Judgement(None, weights / "rcan-x4.pth")
+    # a new photo model must beat the model it was fine-tuned from, on degraded inputs
+    assert judged_on(weights / "rcan-x4-photo.pth") == Judgement("medium", weights / "rcan-x4.pth")
+    (weights / "rcan-x4-photo.pth").write_bytes(b"shipped")
+    assert judged_on(weights / "rcan-x4-photo.pth") == Judgement("medium", weights / "rcan-x4-photo.pth")
+
+
+def test_a_new_model_that_does_not_beat_its_baseline_is_not_shipped(tmp_path):
+    dataset = hr_folder(tmp_path)
+    score = set5_psnr(dataset, degradation="medium")
+    a, b = save_checkpoint(tiny(0.0), tmp_path / "a.pth"), save_checkpoint(tiny(3.0), tmp_path / "b.pth")
+    better, worse = (a, b) if score(a) > score(b) else (b, a)
+    assert score(better) != set5_psnr(dataset)(better)  # the degraded benchmark is another benchmark
+    target = tmp_path / "new-photo.pth"
+    refused = promote_if_better(worse, target, score, baseline=better)
+    assert not refused.promoted and not target.exists() and refused.before == score(better)
+    shipped = promote_if_better(better, target, score, baseline=worse)
+    assert shipped.promoted and target.read_bytes() == better.read_bytes()

@@ -100,11 +100,13 @@ def _reduction(degradation: str | None) -> Reduction:
     return degraded
 
 
-def mean_psnr(model: ModelInput, dataset: str | os.PathLike, device: str = "cpu") -> float:
-    """The figure a trained model is judged by: mean Y-PSNR of :func:`benchmark` in fp32 on the
-    PyTorch backend, over every image of ``dataset`` (a UsageError if any of them fails: a mean
-    over fewer images would not compare)."""
-    report = benchmark(Upscaler(model, precision="fp32", backend="torch", device=device), dataset, with_lpips=False)
+def mean_psnr(model: ModelInput, dataset: str | os.PathLike, device: str = "cpu",
+              degradation: str | None = None) -> float:
+    """The figure a trained model is judged by: mean Y-PSNR of :func:`benchmark` (at
+    ``degradation``'s level, else clean bicubic) in fp32 on the PyTorch backend, over every image of
+    ``dataset`` (a UsageError if any of them fails: a mean over fewer images would not compare)."""
+    report = benchmark(Upscaler(model, precision="fp32", backend="torch", device=device), dataset, with_lpips=False,
+                       degradation=degradation)
     if report.failed:
         raise UsageError(f"{dataset}: {report.failed} of {len(report.images)} images failed, so no mean PSNR")
     return float(report.mean()["psnr"])

@@ -49,7 +49,10 @@ def benchmark_set(text: str) -> tuple[str, str]:
 
 def print_verdict(record: StageRecord) -> None:
     verdict = "promoted" if record.promoted else "kept the shipped file"
-    print(f"{record.stage}: Set5 {record.set5_before} -> {record.set5_after} dB; {verdict} ({record.target})")
+    benchmark = f"Set5 ({record.degradation} degradation)" if record.degradation else "Set5"
+    compared = f" against {Path(record.compared_with).name}" if record.compared_with else ""
+    print(f"{record.stage}: {benchmark}{compared} {record.set5_before} -> {record.set5_after} dB; {verdict} "
+          f"({record.target})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,10 @@ the EMA weights are exported as int8 (the shipped storage) and scored on Set5 wi
 benchmark protocol (Y-PSNR, crop = scale, fp32, PyTorch backend) against the file they would
 replace; the file is swapped atomically only if the PSNR improved, and the stage is appended to
 ``weights/training_history.json`` (the model card's source for its stage table).
+
+Each model is judged on the benchmark it is for (:func:`judged_on`): a photo model
+(``NAME-photo``) on Set5 degraded at the ``medium`` level, and, while none is shipped, against the
+bicubic-trained model it was fine-tuned from (``NAME``): it ships only when it beats its parent.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .._atomic import atomic_write
-from ..checkpoints.weights import WEIGHTS_DIR
+from ..checkpoints.weights import PHOTO_SUFFIX, WEIGHTS_DIR
 from ..engine.devices import machine_description
 from .export import export_weights
 from .options import load_yaml
@@ -45,14 +49,40 @@ class StageRecord:
     iterations: int
     seconds: float
     machine: str
-    set5_before: float | None  # None: nothing was shipped yet
+    set5_before: float | None  # None: nothing was shipped yet (and no parent to beat)
     set5_after: float
     promoted: bool
+    degradation: str | None = None  # the level Set5 was degraded at, None for clean bicubic
+    compared_with: str | None = None  # the file set5_before scored: the target, or a new model's parent
 
 
-def promote_if_better(candidate: Path, target: Path, score: Callable[[Path], float]) -> Promotion:
-    """Replace ``target`` by ``candidate`` (atomically) only if ``score`` rates the candidate higher."""
-    before = score(target) if target.is_file() else -math.inf
+@dataclass(frozen=True)
+class Judgement:
+    """How a candidate for ``target`` is scored: Set5 at ``degradation`` (None: clean bicubic),
+    against ``baseline`` (the target itself, a new photo model's parent, or None)."""
+
+    degradation: str | None
+    baseline: Path | None
+
+
+PHOTO_LEVEL = "medium"  # the benchmark photo models are made for
+
+
+def judged_on(target: Path) -> Judgement:
+    """The benchmark ``target`` is for, and the file a candidate must beat."""
+    photo = target.stem.endswith(PHOTO_SUFFIX)
+    if target.is_file():
+        return Judgement(PHOTO_LEVEL if photo else None, target)
+    parent = target.with_name(target.stem.removesuffix(PHOTO_SUFFIX) + target.suffix)
+    return Judgement(PHOTO_LEVEL, parent if parent.is_file() else None) if photo else Judgement(None, None)
+
+
+def promote_if_better(candidate: Path, target: Path, score: Callable[[Path], float],
+                      baseline: Path | None = None) -> Promotion:
+    """Replace ``target`` by ``candidate`` (atomically) only if ``score`` rates the candidate higher
+    than ``baseline`` (default: the target; nothing to beat when neither file exists)."""
+    baseline = baseline or target
+    before = score(baseline) if baseline.is_file() else -math.inf
     after = score(candidate)
     promoted = after > before
     if promoted:
@@ -61,11 +91,12 @@ def promote_if_better(candidate: Path, target: Path, score: Callable[[Path], flo
     return Promotion(before, after, promoted)
 
 
-def set5_psnr(dataset: Path) -> Callable[[Path], float]:
-    """The score a stage is judged by: :func:`srapp.batch.mean_psnr` of a checkpoint on ``dataset``."""
+def set5_psnr(dataset: Path, degradation: str | None = None) -> Callable[[Path], float]:
+    """The score a stage is judged by: :func:`srapp.batch.mean_psnr` of a checkpoint on ``dataset``
+    (degraded at ``degradation``'s level, else clean bicubic)."""
     from ..batch import mean_psnr
 
-    return lambda path: mean_psnr(path, dataset)
+    return lambda path: mean_psnr(path, dataset, degradation=degradation)
 
 
 def append_history(record: StageRecord, history: Path = HISTORY_FILE) -> None:
@@ -77,12 +108,15 @@ def append_history(record: StageRecord, history: Path = HISTORY_FILE) -> None:
 
 def _promote_and_record(candidate: Path, target: Path, dataset: Path, history: Path, *, stage: str, options: str,
                         iterations: int, seconds: float, machine: str) -> StageRecord:
-    """:func:`promote_if_better` by Set5 PSNR, and the stage appended to ``history``."""
-    promotion = promote_if_better(candidate, target, set5_psnr(dataset))
+    """:func:`promote_if_better` by Set5 PSNR on the benchmark ``target`` is for, and the stage
+    appended to ``history``."""
+    judgement = judged_on(target)
+    promotion = promote_if_better(candidate, target, set5_psnr(dataset, judgement.degradation), judgement.baseline)
     record = StageRecord(
         stage=stage, options=options, target=str(target), iterations=iterations, seconds=seconds, machine=machine,
         set5_before=round(promotion.before, 4) if math.isfinite(promotion.before) else None,
-        set5_after=round(promotion.after, 4), promoted=promotion.promoted,
+        set5_after=round(promotion.after, 4), promoted=promotion.promoted, degradation=judgement.degradation,
+        compared_with=None if judgement.baseline is None else str(judgement.baseline),
     )
     append_history(record, history)
     return record
