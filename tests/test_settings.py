@@ -13,7 +13,7 @@ import pytest
 
 import srapp
 from srapp.cli import build_parser, main
-from srapp.engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, SETTING_NAMES, UpscaleSettings
+from srapp.engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, PHOTO_MODEL, SETTING_NAMES, UpscaleSettings
 from srapp.errors import UsageError
 from srapp.web import ui
 from srapp.web.service import DEFAULT_BICUBIC_SCALE, WebService
@@ -43,7 +43,8 @@ def test_web_defaults_are_the_settings_defaults():
     assert ui._settings("bicubic", None, None, None, None, False).upscale == \
         DEFAULT_SETTINGS.replace(scale=DEFAULT_BICUBIC_SCALE)
     service = WebService()
-    assert service.default_model() == DEFAULT_MODEL
+    # the web app starts on the photo model where it is shipped (people bring photos)
+    assert service.default_model() == (PHOTO_MODEL if PHOTO_MODEL in srapp.shipped_models() else DEFAULT_MODEL)
     network_run = service.upscaler(settings)
     assert network_run.settings.scale is None  # networks keep their own scale
 
