@@ -303,7 +303,7 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
         gr.Markdown(
             "# srapp\nSuper-resolution with RCAN and SAN. The result downloads as a lossless PNG; "
             f"inputs up to {service.limits.max_pixels / 1e6:g} megapixels, results up to "
-            f"{service.limits.max_output_pixels / 1e6:g}. The slider compares previews "
+            f"{service.limits.max_output_pixels / 1e6:g} megapixels. The slider compares previews "
             f"(long side at most {PREVIEW_LONG_SIDE} px) of the result and of bicubic."
         )
         with gr.Tab("Single image"):
