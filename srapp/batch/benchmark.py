@@ -29,7 +29,7 @@ from ..engine.resize import imresize
 from ..engine.models import ModelInput
 from ..engine.upscale import Upscaler
 from ..metrics import niqe, score
-from ..pixels import mod_crop, to_rgb8
+from ..pixels import mod_crop
 from .report import ImageRecord, Report
 
 
@@ -88,16 +88,11 @@ def _reduction(degradation: str | None) -> Reduction:
     """``(hr, scale, file name) -> (reference, LR)`` of the protocol: bicubic, or a degradation level."""
     if degradation is None:
         return _bicubic
-    from ..degradations import LEVELS, degrade, image_seed  # BasicSR's kernels: only when asked for
+    from ..degradations import LEVELS, evaluation_pair  # BasicSR's kernels: only when asked for
 
     if degradation not in LEVELS:
         raise UsageError(f"unknown degradation level {degradation!r}; choose one of {', '.join(LEVELS)}")
-
-    def degraded(hr: np.ndarray, scale: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-        rgb = to_rgb8(hr)
-        return rgb, degrade(rgb, scale, degradation, image_seed(name))
-
-    return degraded
+    return lambda hr, scale, name: evaluation_pair(hr, scale, degradation, name)
 
 
 def mean_psnr(model: ModelInput, dataset: str | os.PathLike, device: str = "cpu",

@@ -19,7 +19,7 @@ Importing this package imports BasicSR (its kernel builders and DiffJPEG); ``imp
 
 from .distribution import PHOTO, REAL_ESRGAN, RECIPES, DegradationConfig, StageConfig
 from .kernels import Kernel
-from .levels import LEVELS, degrade, image_seed
+from .levels import LEVELS, degrade, evaluation_pair, image_seed
 from .numpy_executor import apply_numpy
 from .plan import Clean, Degradation, Final, Noise, Plan, Resize, Stage
 from .torch_executor import apply_torch
@@ -27,5 +27,5 @@ from .torch_executor import apply_torch
 __all__ = [
     "LEVELS", "PHOTO", "REAL_ESRGAN", "RECIPES", "Clean", "Degradation", "DegradationConfig", "Final", "Kernel", "Noise", "Plan",
     "Resize", "Stage", "StageConfig", "apply_numpy", "apply_torch", "degrade",
-    "image_seed",
+    "evaluation_pair", "image_seed",
 ]

@@ -53,6 +53,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ..pixels import mod_crop, to_rgb8
 from .distribution import DegradationConfig, StageConfig
 from .numpy_executor import apply_numpy, to_uint8
 
@@ -110,6 +111,14 @@ def degrade(hr: np.ndarray, scale: int, level: str = "medium", seed: int = 0) ->
         raise ValueError(f"expected an H x W x 3 uint8 RGB image, got {hr.dtype} {hr.shape}")
     plan = LEVELS[level].sample(np.random.default_rng(seed))
     return to_uint8(apply_numpy(hr.astype(np.float32) / np.float32(255.0), plan, scale))
+
+
+def evaluation_pair(image: np.ndarray, scale: int, level: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A benchmark image's ``(reference, LR)`` at ``level``: the image as 8-bit RGB, mod-cropped to
+    ``scale``, and its degradation with the image's own seed (:func:`image_seed` of ``name``). What
+    ``srapp benchmark --degradation`` scores and the degraded validation sets train against."""
+    reference = mod_crop(to_rgb8(image), scale)
+    return reference, degrade(reference, scale, level, image_seed(name))
 
 
 def image_seed(name: str) -> int:

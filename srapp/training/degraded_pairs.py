@@ -35,10 +35,10 @@ import torch
 from torch.utils import data
 
 from .. import _compat  # noqa: F401  (before basicsr)
-from ..degradations import LEVELS, RECIPES, apply_numpy, degrade, image_seed
+from ..degradations import LEVELS, RECIPES, apply_numpy, evaluation_pair
 from ..engine.image_files import list_images
 from ..engine.image_io import read_image
-from ..pixels import mod_crop, to_rgb8, to_tensor
+from ..pixels import to_rgb8, to_tensor
 
 DATASET_NAME = "SrappDegradedDataset"
 
@@ -116,7 +116,6 @@ class SrappDegradedDataset(data.Dataset):
     def _evaluation_pair(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if index not in self._cache:
             path = self.paths[index]
-            hr = mod_crop(to_rgb8(read_image(path)), self.scale)
-            lr = degrade(hr, self.scale, self.level, image_seed(path.name))
+            hr, lr = evaluation_pair(read_image(path), self.scale, self.level, path.name)
             self._cache[index] = (to_tensor(lr), to_tensor(hr))
         return self._cache[index]
