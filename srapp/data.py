@@ -16,25 +16,12 @@ import os
 from pathlib import Path
 
 from .errors import UsageError
+from .locations import DATA_ENV, data_root
 
-DATA_ENV = "SRAPP_DATA"
-REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 HOW_TO_POINT = (
     f"set {DATA_ENV} to the folder that holds datasets/<Name>/ (and calibration/, reference/), "
     "or put that folder beside the repository as ../shared"
 )
-
-
-def data_root() -> Path | None:
-    """The data folder: ``$SRAPP_DATA`` if set (whether or not it exists), else ``../shared``
-    beside a source checkout if it is a folder, else ``None``."""
-    configured = os.environ.get(DATA_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    beside = REPOSITORY_ROOT.parent / "shared"
-    if (REPOSITORY_ROOT / "pyproject.toml").is_file() and beside.is_dir():
-        return beside
-    return None
 
 
 def data_path(relative: str | os.PathLike) -> Path | None:

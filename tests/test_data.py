@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from srapp import data
+from srapp import data, locations
 from srapp.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,7 +19,7 @@ def checkout(tmp_path, monkeypatch) -> Path:
     repo = tmp_path / "work" / "repo"
     repo.mkdir(parents=True)
     (repo / "pyproject.toml").write_text("[project]\nname = 'srapp'\n")
-    monkeypatch.setattr(data, "REPOSITORY_ROOT", repo)
+    monkeypatch.setattr(locations, "PACKAGE_DIR", repo / "srapp")
     monkeypatch.delenv("SRAPP_DATA", raising=False)
     return repo
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError
+from ..locations import weights_dir
 
-WEIGHTS_DIR = Path(os.environ.get("SRAPP_WEIGHTS_DIR", Path(__file__).resolve().parents[2] / "weights"))
+WEIGHTS_DIR = weights_dir()
 LPIPS_BACKBONE = "lpips_alexnet"  # metric weights live beside the SR models but are not one
 METRIC_WEIGHTS = (LPIPS_BACKBONE,)
 WEIGHTS_SUFFIX = ".pth"

@@ -29,17 +29,12 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import _compat  # noqa: F401  (before basicsr)
+from ..locations import working_root as default_root
 from .registration import register_with_basicsr
 from .options import resolve_paths, validate_options
 from .resume import load_resume_state
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 LAUNCHERS = ("none", "pytorch", "slurm")
-
-
-def default_root() -> Path:
-    """The repository root for a source checkout (it has ``options/``), else the current directory."""
-    return REPOSITORY_ROOT if (REPOSITORY_ROOT / "options").is_dir() else Path.cwd()
 
 
 def _reset_basicsr_logger() -> None:

@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from ...errors import UsageError
+from ...locations import cache_root
 from ..tiling import SHAPE_STEP, ShapePolicy
 from .torch import network_lock
 
@@ -103,12 +104,11 @@ def cpu_has_fast_bf16() -> bool:
 
 def cache_dir() -> Path | None:
     """The disk cache: ``$SRAPP_OPENVINO_CACHE`` (set but empty: none), else
-    ``$XDG_CACHE_HOME/srapp/openvino``, else ``~/.cache/srapp/openvino``; None where it cannot be created."""
+    ``openvino`` in :func:`srapp.locations.cache_root`; None where it cannot be created."""
     configured = os.environ.get(CACHE_ENV)
     if configured is not None and not configured:
         return None
-    folder = Path(configured).expanduser() if configured else \
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "srapp" / "openvino"
+    folder = Path(configured).expanduser() if configured else cache_root() / "openvino"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
