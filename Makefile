@@ -26,8 +26,11 @@ test: setup browser
 app: setup
 	$(PY) app.py
 
+# The benchmark scripts of benchmarks/ that print this machine's figures (docs/PERFORMANCE.md), in turn.
+BENCHMARKS := memory bounded inference precision backends
+
 bench: setup
-	$(PY) -m srapp.bench
+	for name in $(BENCHMARKS); do $(PY) benchmarks/$$name.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

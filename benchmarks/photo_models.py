@@ -64,11 +64,11 @@ def picture(models: list[str], path: Path) -> None:
           "top to bottom")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["rcan-x4", "rcan-x4-photo"])
     parser.add_argument("--picture", type=Path, help="write the visual check here (PNG)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     started = time.perf_counter()
     held_out(args.models)
     if args.picture is not None:

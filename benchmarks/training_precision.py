@@ -18,10 +18,10 @@ import torch
 from srapp.archs import RCAN
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.manual_seed(0)
     network = RCAN(scale=4, num_groups=4, num_blocks=10, channels=64).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(network.parameters(), 1e-4)

@@ -2,7 +2,7 @@
 networks' size (RCAN 4x10x64, x4): one forward pass (inference) and one training step of BasicSR's
 shipped configs (what ``SrappSRModel`` runs with ``precision`` and ``compile``).
 
-    python -m srapp.bench.precision [--threads 2] [--repeats 3] [--batch 4] [--no-compile]
+    python benchmarks/precision.py [--threads 2] [--repeats 3] [--batch 4] [--no-compile]
 
 (The shipped configs train on 16 patches a step; time per patch is what compares, and 4 keeps the
 run to minutes where bf16 is slow.)
@@ -18,10 +18,9 @@ import os
 
 import torch
 
+from measure import alternate
 from srapp.archs import RCAN
 from srapp.engine.precision import autocast, bf16_is_fast
-
-from .inference import alternate
 
 
 def shipped_size_rcan() -> RCAN:

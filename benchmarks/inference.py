@@ -1,8 +1,8 @@
 """Inference speed on CPU with the torch backend: RCAN x4 against BasicSR, tiling overhead, batch
 CLI overhead, and what bf16 costs in PSNR on Set5 with the shipped models (the backends side by
-side: :mod:`srapp.bench.backends`).
+side: ``benchmarks/backends.py``).
 
-    python -m srapp.bench.inference [--threads 2] [--size 96] [--repeats 5]
+    python benchmarks/inference.py [--threads 2] [--size 96] [--repeats 5]
 
 Every comparison alternates its contenders run by run and reports medians, so drifts in machine
 speed hit all of them alike. Throughput is also given as GFLOP/s (counted by torch's
@@ -15,12 +15,8 @@ import argparse
 import contextlib
 import importlib
 import os
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import srapp
+from measure import MIB, alternate, run_python
 from srapp.archs import RCAN
 from srapp.data import HOW_TO_POINT, data_path
 from srapp.engine.image_io import write_image
@@ -35,19 +32,6 @@ from srapp.engine.resize import imresize
 from srapp.metrics import psnr
 
 SET5 = data_path("datasets/Set5")
-
-
-def alternate(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each contender, run in turn ``repeats`` times after one warm-up each."""
-    for run in contenders.values():
-        run()
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(repeats):
-        for name, run in contenders.items():
-            started = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def matmul_peaks(repeats: int, sizes: dict[str, int] | None = None) -> dict[str, float]:
@@ -113,32 +97,26 @@ def tiling_section(repeats: int) -> list[str]:
             f"{seconds['tiled'] / seconds['whole'] - 1:+.1%}; tiled vs whole {agreement:.1f} dB"]
 
 
-# VmHWM, not ru_maxrss: the latter survives exec, so a child would inherit this process's peak.
 _PEAK_MEMORY_SCRIPT = """
+import sys
 import numpy as np, torch, srapp
+from measure import peak_bytes
 from srapp.archs import RCAN
-from srapp.data import HOW_TO_POINT, data_path
-def high_water_mib():
-    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM"))
-    return int(line.split()[1]) / 1024
-torch.set_num_threads({threads})
+torch.set_num_threads(int(sys.argv[1]))
 torch.manual_seed(0)
 network = RCAN(scale=4, num_groups=2, num_blocks=4, channels=64).eval()
 image = np.random.default_rng(0).integers(0, 256, (2048, 2048, 3), dtype=np.uint8)
-before = high_water_mib()
+before = peak_bytes()
 result = srapp.upscale(image, network, device="cpu")
-peak = high_water_mib()
-print(result.nbytes / 2**20, peak - before, peak)
+print(result.nbytes, peak_bytes() - before, peak_bytes())
 """
 
 
 def tiled_peak_memory_section(threads: int) -> list[str]:
     """Peak memory of a 2048x2048 x4 upscale with the default tiling, in a fresh process."""
-    completed = subprocess.run([sys.executable, "-c", _PEAK_MEMORY_SCRIPT.format(threads=threads)],
-                               capture_output=True, text=True, check=True)
-    output_mib, growth_mib, peak_mib = map(float, completed.stdout.split()[-3:])
-    return [f"2048x2048 -> 8192x8192 x4, default tiling: peak RSS growth {growth_mib:.0f} MiB "
-            f"(the uint8 result alone is {output_mib:.0f} MiB; process peak {peak_mib:.0f} MiB)"]
+    output, growth, peak = (int(value) for value in run_python(_PEAK_MEMORY_SCRIPT, str(threads)).split()[-3:])
+    return [f"2048x2048 -> 8192x8192 x4, default tiling: peak RSS growth {growth / MIB:.0f} MiB "
+            f"(the uint8 result alone is {output / MIB:.0f} MiB; process peak {peak / MIB:.0f} MiB)"]
 
 
 def batch_section(count: int = 50) -> list[str]:

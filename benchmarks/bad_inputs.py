@@ -1,6 +1,6 @@
 """Peak memory of a batch whose inputs include decompression-bomb headers.
 
-    python -m srapp.bench.bad_inputs
+    python benchmarks/bad_inputs.py
 
 Two ``srapp upscale --model bicubic --scale 2`` batches, each in a fresh process: one tiny image
 alone, and the same image next to a PNG of 20000x20000 RGB with complete, valid data (a few MB
@@ -10,27 +10,25 @@ be refused from their headers; target: the second batch's peak RSS under 100 MiB
 
 from __future__ import annotations
 
+import argparse
 import struct
-import subprocess
-import sys
 import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from measure import MIB, run_python
 from srapp.engine.image_io import write_image
 
-MIB = 2**20
 TARGET_MIB = 100
 
-# VmHWM, not ru_maxrss: the latter survives exec, so a child would inherit this process's peak.
 _BATCH_SCRIPT = """
 import sys
+from measure import MIB, peak_bytes
 from srapp.cli import main
 code = main(sys.argv[1:])
-peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
-print(code, int(peak.split()[1]) / 1024)
+print(code, peak_bytes() / MIB)
 """
 
 
@@ -50,12 +48,9 @@ def write_png_bomb(path: Path, side: int, complete: bool = True) -> Path:
 
 
 def _batch_peak_mib(folder: Path, out: Path) -> tuple[int, float]:
-    completed = subprocess.run(
-        [sys.executable, "-c", _BATCH_SCRIPT, "upscale", str(folder), "-o", str(out), "--model", "bicubic",
-         "--scale", "2", "-q"],
-        capture_output=True, text=True, check=True,
-    )
-    code, peak = completed.stdout.split()[-2:]
+    output = run_python(_BATCH_SCRIPT, "upscale", str(folder), "-o", str(out), "--model", "bicubic",
+                        "--scale", "2", "-q")
+    code, peak = output.split()[-2:]
     return int(code), float(peak)
 
 
@@ -84,7 +79,8 @@ def bomb_header_section() -> list[str]:
     ]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     print("\n".join(bomb_header_section()))
 
 

@@ -2,7 +2,7 @@
 and bf16, and the default path, on the shipped rcan-x4 and san-x4; what each path changes in Set5
 PSNR for every shipped model; and a 4-megapixel x4 upscale from the command line at its defaults.
 
-    python -m srapp.bench.backends [--threads 2] [--repeats 3] [--slow-bf16]
+    python benchmarks/backends.py [--threads 2] [--repeats 3] [--slow-bf16]
 
 One table: seconds (median of ``--repeats`` runs after a first, untimed one, contenders taking
 turns), the first call (conversion and compilation for OpenVINO, from an empty cache), GFLOP/s of
@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +30,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import srapp
+from inference import matmul_peaks
+from measure import alternate
 from srapp.batch import benchmark
 from srapp.checkpoints import describe
 from srapp.data import HOW_TO_POINT, data_path
@@ -43,8 +43,6 @@ from srapp.engine.image_io import write_image
 from srapp.engine.precision import bf16_is_fast
 from srapp.engine.resize import imresize
 from srapp.engine.tiling import ANY_SHAPE, ShapePolicy, axis_plan, tile_starts, tiled_forward
-
-from .inference import matmul_peaks
 
 CPU = torch.device("cpu")
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
@@ -98,21 +96,6 @@ def work_flops(network: nn.Module, case: Case, shapes: ShapePolicy, counted: dic
     return tiles * counted[run]
 
 
-def timed(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, float]]:
-    """(first call, median of ``repeats`` later calls) in seconds; contenders take turns."""
-    first, times = {}, {name: [] for name in contenders}
-    for name, run in contenders.items():
-        started = time.perf_counter()
-        run()
-        first[name] = time.perf_counter() - started
-    for _ in range(repeats):
-        for name, run in contenders.items():
-            started = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - started)
-    return {name: (first[name], statistics.median(times[name])) for name in contenders}
-
-
 def paths(network: nn.Module, threads: int, notes: list[str]) -> dict[str, object]:
     """Every path, labelled; the network is converted to channels_last in place for the torch ones.
     The OpenVINO conversion happens here (timed into ``notes``), so first calls show compilation."""
@@ -151,15 +134,16 @@ def speed_rows(model: str, threads: int, repeats: int, peaks: dict[str, float], 
             for label, forward in candidates.items()
             if label != "torch bf16" or bf16_fast or slow_bf16 or case is CASES[0]
         }
+        first_calls: dict[str, float] = {}
         with torch.inference_mode():
-            seconds = timed(runnable, repeats)
-        base = seconds["torch fp32 channels_last"][1]
+            seconds = alternate(runnable, repeats, first_calls)
+        base = seconds["torch fp32 channels_last"]
         for label, forward in candidates.items():
             if label not in seconds:
                 rows.append(f"| {model} | {case.label} | {label} | not run: bf16 has no fast kernels here "
                             f"(see the 128x128 row; --slow-bf16 runs it) | | | | | |")
                 continue
-            first, median = seconds[label]
+            first, median = first_calls[label], seconds[label]
             rate = work_flops(flops_network, case, forward.shapes, counted) / median / 1e9
             rows.append(f"| {model} | {case.label} | {label} | {median:.3f} | {first:.2f} | {rate:.0f} | "
                         f"{rate / peaks['fp32']:.0%} | {rate / peaks['bf16']:.0%} | {base / median:.2f}x |")

@@ -1,6 +1,6 @@
 """Peak memory and time of the web app's single-image flow on a large photo.
 
-    python -m srapp.bench.web_flow [--megapixels 4] [--model rcan-x4]
+    python benchmarks/web_flow.py [--megapixels 4] [--model rcan-x4]
 
 The server runs as ``python app.py`` in a subprocess, with a private temporary folder. A
 generated photo goes through the page's endpoint (``/compare``: upload, upscale, result PNG,
@@ -26,10 +26,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from measure import GIB, MIB, peak_bytes, reset_peak, resident_bytes
+from srapp import locations
 from srapp.engine.image_io import write_image
 
-APP = Path(__file__).resolve().parents[2] / "app.py"
-GIB = 1024**3
 TARGET_ABOVE_IDLE = 1.5 * GIB  # what the flow may add to the idle server
 STARTUP_SECONDS = 600
 
@@ -60,25 +60,12 @@ def photo_shape(megapixels: float) -> tuple[int, int]:
     return round(width * 3 / 4), width
 
 
-def _status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM of ``pid`` in bytes."""
-    values = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(value.split()[0]) * 1024
-    return values
-
-
-def _reset_peak(pid: int) -> bool:
-    """Reset ``pid``'s VmHWM to its current resident set (Linux clear_refs); whether it worked."""
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
+def app_script() -> Path:
+    """The web app's start script, ``app.py`` of the source checkout."""
+    checkout = locations.source_checkout()
+    if checkout is None or not (checkout / "app.py").is_file():
+        raise RuntimeError("the web-flow benchmark starts app.py of a source checkout; srapp runs from none")
+    return checkout / "app.py"
 
 
 def _free_port() -> int:
@@ -109,33 +96,34 @@ def measure_flow(megapixels: float, model: str = "rcan-x4") -> dict:
         height, width = photo_shape(megapixels)
         photo = write_image(folder / "photo.png", synthetic_photo(height, width))
         photo_bytes = photo.stat().st_size
-        paths = [str(APP.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+        app = app_script()
+        paths = [str(app.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
         env = {**os.environ, "TMPDIR": str(folder), "GRADIO_ANALYTICS_ENABLED": "False",
                "PYTHONPATH": os.pathsep.join(paths)}
         env.pop("GRADIO_TEMP_DIR", None)
         port = _free_port()
         url = f"http://127.0.0.1:{port}/"
         log = open(folder / "server.log", "w")
-        server = subprocess.Popen([sys.executable, str(APP), "--port", str(port)], env=env, cwd=folder,
+        server = subprocess.Popen([sys.executable, str(app), "--port", str(port)], env=env, cwd=folder,
                                   stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_until_serving(server, url)
             client = Client(url, verbose=False, download_files=str(folder / "downloads"))
             time.sleep(2)  # let start-up work settle before taking the idle figure
-            reset = _reset_peak(server.pid)
-            idle = _status(server.pid)
+            reset = reset_peak(server.pid)
+            idle = resident_bytes(server.pid)
             started = time.perf_counter()
             _, download, _, status = client.predict(
                 handle_file(str(photo)), None, model, "4", "auto", "auto", "auto", False, api_name="/compare")
             seconds = time.perf_counter() - started
-            after = _status(server.pid)
+            peak = peak_bytes(server.pid)
             result_bytes = Path(download).stat().st_size
         finally:
             server.terminate()
             server.wait(timeout=120)
             log.close()
-    return {"height": height, "width": width, "photo_bytes": photo_bytes, "idle_rss": idle["VmRSS"],
-            "peak": after["VmHWM"], "peak_reset": reset, "seconds": seconds, "status": status,
+    return {"height": height, "width": width, "photo_bytes": photo_bytes, "idle_rss": idle,
+            "peak": peak, "peak_reset": reset, "seconds": seconds, "status": status,
             "result_bytes": result_bytes}
 
 
@@ -148,7 +136,7 @@ def web_flow_section(megapixels: float = 4.0, model: str = "rcan-x4") -> list[st
     return [
         f"web single-image flow: python app.py, /compare at the page's defaults, {model}",
         f"  photo {figures['width']}x{figures['height']} ({figures['width'] * figures['height'] / 1e6:.2f} MP, "
-        f"PNG {figures['photo_bytes'] / 2**20:.1f} MiB), result PNG {figures['result_bytes'] / 2**20:.1f} MiB",
+        f"PNG {figures['photo_bytes'] / MIB:.1f} MiB), result PNG {figures['result_bytes'] / MIB:.1f} MiB",
         f"  server: {figures['status']}",
         f"  end to end (upload, run, previews, downloads): {figures['seconds']:.1f} s",
         f"  server RSS idle {figures['idle_rss'] / GIB:.2f} GiB, peak {since} {figures['peak'] / GIB:.2f} GiB: "

@@ -1,6 +1,6 @@
 """Peak memory of SOCA and SAN against the reference's M x M centring-matrix formulation.
 
-    python -m srapp.bench.memory            # every case, each in a fresh process
+    python benchmarks/memory.py            # every case, each in a fresh process
 
 Each case runs in its own process and reports the growth of the process's peak resident set
 during one no-grad forward pass. The reference formulation (covariance through the
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -20,17 +19,7 @@ import time
 import torch
 from torch import nn
 
-GIB = 1024**3
-MIB = 1024**2
-
-
-def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _current_rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize()
+from measure import GIB, MIB, peak_bytes, resident_bytes
 
 
 def reference_covariance(x: torch.Tensor) -> torch.Tensor:
@@ -101,17 +90,17 @@ def run_case(case: str, size: int) -> dict:
         x = torch.rand(1, 3, size, size)
     with torch.no_grad():
         module(x[:, :, :16, :16])  # warm-up: library pools and kernel setup are not the formulation's
-    baseline = _current_rss_bytes()
+    baseline = resident_bytes()
     start = time.perf_counter()
     with torch.no_grad():
         module(x)
     seconds = time.perf_counter() - start
-    return {"case": case, "size": size, "peak_bytes": max(0, _peak_rss_bytes() - baseline), "seconds": seconds}
+    return {"case": case, "size": size, "peak_bytes": max(0, peak_bytes() - baseline), "seconds": seconds}
 
 
 def _measure(case: str, size: int) -> dict:
     output = subprocess.run(
-        [sys.executable, "-m", "srapp.bench.memory", "--case", case, "--size", str(size)],
+        [sys.executable, __file__, "--case", case, "--size", str(size)],
         check=True, capture_output=True, text=True,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
@@ -141,13 +130,13 @@ def report(soca_size: int = 256, san_size: int = 128, reference_soca_limit: int 
     return lines
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", choices=["soca", "soca-reference", "san", "san-reference"])
     parser.add_argument("--size", type=int, default=None)
     parser.add_argument("--soca-size", type=int, default=256)
     parser.add_argument("--san-size", type=int, default=128)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.case:
         print(json.dumps(run_case(args.case, args.size)))
         return

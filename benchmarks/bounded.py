@@ -1,8 +1,8 @@
 """Memory bounded by the strip or tile, not the image: peak resident memory and time of whole-image work.
 
-    python -m srapp.bench.bounded                      # every section
-    python -m srapp.bench.bounded --section bicubic    # one section
-    python -m srapp.bench.bounded --case bicubic-4mp   # one case, in this process (prints JSON)
+    python benchmarks/bounded.py                      # every section
+    python benchmarks/bounded.py --section bicubic    # one section
+    python benchmarks/bounded.py --case bicubic-4mp   # one case, in this process (prints JSON)
 
 Each case runs in a fresh interpreter, so one case's peak cannot hide another's, and is compared
 with a tiny run of the same flow: the difference is what the image's size costs. A section is a
@@ -27,11 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .bad_inputs import bomb_header_section
-from .web_flow import web_flow_section
-
-GIB = 1024**3
-MIB = 1024**2
+from bad_inputs import bomb_header_section
+from measure import GIB, MIB, peak_bytes
+from web_flow import web_flow_section
 
 TINY = (40, 64)  # height, width
 FOUR_MEGAPIXELS = (1600, 2560)
@@ -39,14 +37,6 @@ BICUBIC_SECONDS_TARGET = 5.0
 BICUBIC_GROWTH_TARGET = 1 * GIB
 
 Work = Callable[[], object]
-
-
-def high_water_bytes() -> int:
-    """This process's peak resident set (VmHWM; ``ru_maxrss`` would include the parent's, inherited
-    across fork and exec)."""
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith("VmHWM"))
-    return int(line.split()[1]) * 1024
 
 
 def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -109,13 +99,13 @@ def run_case(name: str, repeats: int) -> dict:
         seconds.append(time.perf_counter() - start)
         cpu.append(_cpu_seconds() - start_cpu)
     return {"case": name, "seconds": statistics.median(seconds), "cpu_seconds": statistics.median(cpu),
-            "runs": len(seconds), "peak_bytes": high_water_bytes()}
+            "runs": len(seconds), "peak_bytes": peak_bytes()}
 
 
-def measure(name: str, repeats: int = 3) -> dict:
+def measure_case(name: str, repeats: int = 3) -> dict:
     """Run case ``name`` in a fresh interpreter and return its figures."""
     output = subprocess.run(
-        [sys.executable, "-m", "srapp.bench.bounded", "--case", name, "--repeats", str(repeats)],
+        [sys.executable, __file__, "--case", name, "--repeats", str(repeats)],
         check=True, capture_output=True, text=True,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
@@ -139,7 +129,7 @@ def bicubic_section(repeats: int = 3) -> list[str]:
     flows = (("Upscaler call, in memory", "bicubic-tiny", "bicubic-4mp", True),
              ("srapp upscale flow: PNG in, PNG out", "bicubic-batch-tiny", "bicubic-batch-4mp", False))
     for label, tiny_case, large_case, has_targets in flows:
-        tiny, large = measure(tiny_case, repeats), measure(large_case, repeats)
+        tiny, large = measure_case(tiny_case, repeats), measure_case(large_case, repeats)
         growth = large["peak_bytes"] - tiny["peak_bytes"]
         rows = ((f"{label}: tiny", tiny, ""), (f"{label}: 4 MP", large, f"{growth / MIB:.0f} MiB"))
         for name, figures, above in rows:

@@ -1,1 +1,0 @@
-"""Benchmarks: scripts that print measured figures and ratios (``make bench``)."""
