@@ -1,11 +1,14 @@
-"""The attention ablation: RCAN without attention, the option files, the report and the command."""
+"""The attention ablation (``experiments/ablation.py``): RCAN without attention, the option files,
+the measurements, the report and the command."""
 
 from __future__ import annotations
 
 import copy
 import datetime
+import importlib.util
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +27,19 @@ training = pytest.importorskip("srapp.training")
 
 from basicsr.archs import build_network  # noqa: E402
 
-from srapp.training import ablation  # noqa: E402
-from srapp.training.__main__ import main as training_main  # noqa: E402
-
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = REPO / "options" / "ablation"
+
+
+def _load_experiment(path: Path):
+    spec = importlib.util.spec_from_file_location("ablation", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+ablation = _load_experiment(REPO / "experiments" / "ablation.py")
 SMALL = dict(num_groups=ablation.DEFAULT_SCHEDULE.num_groups, num_blocks=ablation.DEFAULT_SCHEDULE.num_blocks,
              channels=ablation.DEFAULT_SCHEDULE.channels)
 
@@ -244,7 +255,7 @@ def ablation_root(tmp_path_factory) -> dict:
     report_path, plot_path = root / "report.json", root / "plot.png"
 
     def run() -> int:
-        return training_main(["ablate", str(options), "--report", str(report_path), "--plot", str(plot_path),
+        return ablation.main(["run", str(options), "--report", str(report_path), "--plot", str(plot_path),
                               "--root", str(root), "--benchmark", "Set5=Set5", "--benchmark", "Other=Other",
                               "--latency-rounds", "2"])
 
@@ -311,12 +322,12 @@ def test_ablate_skips_finished_runs_and_resumes_an_interrupted_one(ablation_root
 
 
 def test_ablate_reports_a_folder_without_option_files(tmp_path, capsys):
-    assert training_main(["ablate", str(tmp_path), "--report", str(tmp_path / "r.json")]) == 2
+    assert ablation.main(["run", str(tmp_path), "--report", str(tmp_path / "r.json")]) == 2
     assert "no option files" in capsys.readouterr().err
 
 
 def test_ablation_options_command_writes_the_committed_files(tmp_path):
-    assert training_main(["ablation-options", str(tmp_path)]) == 0
+    assert ablation.main(["options", str(tmp_path)]) == 0
     written = sorted(tmp_path.glob("*.yml"))
     assert [path.name for path in written] == sorted(path.name for path in OPTIONS.glob("*.yml"))
     for path in written:

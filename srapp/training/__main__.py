@@ -1,4 +1,4 @@
-"""``python -m srapp.training test|export|stage|ablate|ablation-options``: the training-side tools
+"""``python -m srapp.training test|export|stage|promote``: the training-side tools
 that are no ``srapp`` command.
 
 * ``test -opt options/test/test_RCAN_x4.yml``: BasicSR's test pipeline (Y-PSNR, SSIM, LPIPS).
@@ -8,23 +8,17 @@ that are no ``srapp`` command.
   EMA weights as int8 and replace the shipped file only if Set5 improved (:mod:`srapp.training.promote`).
 * ``promote OUT/NAME.json --weights weights/rcan-x4.pth``: the weights a sprint returned
   (:mod:`srapp.sprint`) replace the shipped file only if Set5 improved; recorded like a stage.
-* ``ablate options/ablation/ --report docs/ablation.json``: train every run of the attention
-  ablation that has not finished, benchmark and measure each, write the report
-  (:mod:`srapp.training.ablation`).
-* ``ablation-options options/ablation/``: write the ablation's option files from their template.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
 from ..checkpoints.srapp_format import STORAGE_DTYPES
 from ..data import dataset_path
 from . import OptionsError, evaluate
-from .ablation import DEFAULT_DATA, failed_runs, markdown_table, run_ablation, write_ablation_options
 from .export import export_weights
 from .options import load_yaml, resolve_paths
 from .promote import HISTORY_FILE, StageRecord, promote_sprint, run_stage
@@ -38,13 +32,6 @@ def validation_folder(opt_path: Path) -> Path:
     if validation is None or "dataroot_gt" not in validation:
         raise OptionsError(f"{opt_path}: no validation set (datasets.val.dataroot_gt) to judge the stage on")
     return Path(validation["dataroot_gt"])
-
-
-def benchmark_set(text: str) -> tuple[str, str]:
-    name, separator, folder = text.partition("=")
-    if not (name and separator and folder):
-        raise argparse.ArgumentTypeError(f"expected NAME=FOLDER, got {text!r}")
-    return name, folder
 
 
 def print_verdict(record: StageRecord) -> None:
@@ -80,20 +67,6 @@ def main(argv: list[str] | None = None) -> int:
                          help="HR folder they are judged on (default: Set5 of the data folder)")
     promote.add_argument("--history", type=Path, default=HISTORY_FILE,
                          help="the record of stages to append to (default: the shipped weights' training_history.json)")
-    ablate = tools.add_parser(
-        "ablate", help="train, benchmark and measure every run of an attention ablation (resumable)",
-        description="Exit status: 0 every run finished and was measured, 1 some run failed, 2 usage error.")
-    ablate.add_argument("folder", type=Path, help="folder of ablation option files (options/ablation/)")
-    ablate.add_argument("--report", required=True, type=Path, help="the JSON report to write")
-    ablate.add_argument("--plot", type=Path, help="also draw PSNR against added cost into this PNG")
-    ablate.add_argument("--root", type=Path,
-                        help="base of relative paths and of experiments/ (default: repository root)")
-    ablate.add_argument("--benchmark", action="append", type=benchmark_set, metavar="NAME=FOLDER",
-                        help="an HR folder to score on, relative to the root; repeat for several "
-                        f"(default: {' '.join(f'{n}={p}' for n, p in DEFAULT_DATA.benchmarks)})")
-    ablate.add_argument("--latency-rounds", type=int, default=5, help="timed upscales per model (default: 5)")
-    options = tools.add_parser("ablation-options", help="write the attention ablation's option files")
-    options.add_argument("folder", type=Path, help="where to write them (options/ablation/)")
     args = parser.parse_args(argv)
     try:
         if args.tool == "test":
@@ -103,23 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             print_verdict(run_stage(args.opt, args.weights, dataset))
         elif args.tool == "promote":
             print_verdict(promote_sprint(args.report, args.weights, args.dataset or dataset_path("Set5"), args.history))
-        elif args.tool == "export":
+        else:
             out = export_weights(args.checkpoint, args.opt, args.output, dtype=STORAGE_DTYPES[args.storage])
             print(f"{out}: {out.stat().st_size / 2**20:.2f} MiB")
-        elif args.tool == "ablation-options":
-            for path in write_ablation_options(args.folder):
-                print(path)
-        else:
-            # SIGTERM unwinds like Ctrl-C, so the running training process is stopped with the command.
-            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-            report = run_ablation(args.folder, args.report, root=args.root,
-                                  benchmarks=tuple(args.benchmark or DEFAULT_DATA.benchmarks),
-                                  latency_rounds=args.latency_rounds, plot_path=args.plot)
-            print(markdown_table(report))
-            failed = failed_runs(report)
-            if failed:
-                print(f"srapp.training: {len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
-                return 1
     except (OptionsError, ValueError, OSError) as error:
         print(f"srapp.training: error: {error}", file=sys.stderr)
         return 2
