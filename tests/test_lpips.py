@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import socket
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from srapp.data import calibration_dir
 
 # Not `from srapp.metrics import lpips`: srapp.metrics may re-export the function under that name.
 lpips_mod = importlib.import_module("srapp.metrics.lpips")
-convert_mod = importlib.import_module("srapp.tools.convert_lpips_weights")
+_converter = Path(__file__).resolve().parents[1] / "scripts" / "convert_lpips_weights.py"
+_spec = importlib.util.spec_from_file_location("convert_lpips_weights", _converter)
+convert_mod = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(convert_mod)
 lpips = lpips_mod.lpips
 
 # Official LPIPS (AlexNet, v0.1, RGB in [-1, 1]) of ref/<name>.png vs dist/<name>.png.

