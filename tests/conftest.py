@@ -1,8 +1,12 @@
-"""What the test modules share: the ``needs_data`` marker and the ``--allow-skips`` check.
+"""What the test modules share: the ``needs_data`` marker, the slow tiers' time limit and the
+``--allow-skips`` check.
 
 Almost every test makes its own images. The few that reproduce published or official numbers
 read the benchmark data (:mod:`srapp.data`) and say so with ``@pytest.mark.needs_data("datasets/Set5")``
 (paths inside the data folder); without that data they are skipped, all with the same kind of reason.
+
+The slow tiers (markers ``browser``, ``openvino``, ``training``, ``packaging``, registered in
+pyproject.toml) may take :data:`TIER_TIMEOUT` seconds a test; every other test pyproject's ``timeout``.
 
 ``--allow-skips=data`` makes the run fail when a test is skipped for any other reason, and
 ``--allow-skips=none`` when any test is skipped at all (the data present, nothing may be left out).
@@ -15,6 +19,8 @@ import pytest
 from srapp.data import DATA_ENV, data_path, data_root
 
 DATA_SKIP = "skipped_for_missing_data"  # a user property of the reports of such skips
+SLOW_TIERS = ("browser", "openvino", "training", "packaging")
+TIER_TIMEOUT = 900  # seconds: a shared 2-core machine trains or compiles several times slower than an idle one
 ALLOW_SKIPS = ("any", "data", "none")
 
 
@@ -34,6 +40,12 @@ def pytest_configure(config: pytest.Config) -> None:
     allowed = config.getoption("--allow-skips")
     if allowed != "any" and not hasattr(config, "workerinput"):  # not in an xdist worker
         config.pluginmanager.register(SkipCheck(allowed), "srapp-skip-check")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("timeout") is None and any(item.get_closest_marker(t) for t in SLOW_TIERS):
+            item.add_marker(pytest.mark.timeout(TIER_TIMEOUT))
 
 
 def missing_data_reason(paths: tuple[str, ...]) -> str | None:

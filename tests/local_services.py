@@ -10,11 +10,16 @@ from collections.abc import Iterator
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
+_skip_without_chromium = pytest.mark.skipif(
     CHROMIUM is None,
     reason="no Chromium found for the browser test: `make browser` installs Debian's chromium as root "
     "(or run `apt-get install chromium`)",
 )
+
+
+def needs_chromium(test):
+    """A browser test: marked ``browser`` (the slow tier) and skipped, saying why, without Chromium."""
+    return pytest.mark.browser(_skip_without_chromium(test))
 
 
 def free_port() -> int:

@@ -273,6 +273,7 @@ def ablation_root(tmp_path_factory) -> dict:
             "logs_after": sorted((root / "experiments").glob("*/train_*.log")), "ca": ca}
 
 
+@pytest.mark.training
 def test_ablate_trains_benchmarks_and_reports(ablation_root):
     assert ablation_root["status"] == 0
     report = ablation_root["first"]
@@ -308,6 +309,7 @@ def test_ablate_trains_benchmarks_and_reports(ablation_root):
         assert image.format == "PNG" and image.size[0] > image.size[1] > 200
 
 
+@pytest.mark.training
 def test_ablate_skips_finished_runs_and_resumes_an_interrupted_one(ablation_root):
     assert ablation_root["resumed_status"] == 0
     before = ablation_root["logs_before"]

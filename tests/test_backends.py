@@ -25,6 +25,8 @@ from srapp.engine.tiling import SHAPE_STEP, ShapePolicy, axis_plan, mirror_pad, 
 from srapp.errors import Cancelled, UsageError
 from srapp.metrics import psnr
 
+pytestmark = pytest.mark.openvino
+
 CPU = torch.device("cpu")
 EVEN_SIDES = ShapePolicy(SHAPE_STEP, 2)  # what SAN's export asks for
 

@@ -26,6 +26,8 @@ training = pytest.importorskip("srapp.training")
 from srapp.degradations import LEVELS, PHOTO, RECIPES, REAL_ESRGAN, degrade, image_seed  # noqa: E402
 from srapp.training.degraded_pairs import SrappDegradedDataset  # noqa: E402
 
+pytestmark = pytest.mark.training
+
 
 @pytest.fixture(scope="module")
 def hr_folder(tmp_path_factory) -> Path:

@@ -104,6 +104,7 @@ def test_onnx_of_every_attention_or_a_clear_refusal(attention, tmp_path):
 
 
 @pytest.mark.parametrize("name, first_side", [("rcan", 2), ("san", 2), ("san-pooled", 4)])
+@pytest.mark.openvino
 def test_openvino_ir_runs_like_torch_at_two_sizes(name, first_side, saved, tmp_path):
     """The first inference has a single key per non-local quarter: OpenVINO's fused attention
     kernel, were it left in the IR, would get every later input wrong."""

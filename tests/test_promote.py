@@ -15,6 +15,8 @@ from srapp.engine.resize import imresize
 from srapp.errors import UsageError
 from srapp.training.promote import StageRecord, append_history, promote_if_better, set5_psnr
 
+pytestmark = pytest.mark.training
+
 
 def hr_folder(tmp_path):
     folder = tmp_path / "hr"

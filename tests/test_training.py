@@ -34,6 +34,8 @@ from srapp.training.export import export_weights  # noqa: E402
 from srapp.training.prepare import crop_origins  # noqa: E402
 from synthetic import natural_image  # noqa: E402
 
+pytestmark = pytest.mark.training
+
 REPO = Path(__file__).resolve().parents[1]
 OPTION_FILES = sorted(path for path in (REPO / "options").glob("*/*.yml")
                       if path.parent.name != "sprint")  # srapp.sprint recipes: tests/test_sprint.py

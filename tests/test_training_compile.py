@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import srapp.training  # noqa: F401  (registers srapp with BasicSR)
 from srapp.training.model import SrappSRModel
+
+pytestmark = pytest.mark.training
 
 
 def tiny_training_model(compile_network: bool) -> SrappSRModel:
