@@ -3,16 +3,16 @@ happens to bf16 where it is slow. The engine, training and the web app all ask h
 
 oneDNN has bfloat16 convolutions only for CPUs with AVX-512 (native with AVX512-BF16 or AMX,
 emulated below that). On an AVX2-only CPU autocast to bfloat16 falls back to PyTorch's reference
-``slow_conv2d`` kernels: on a 2-core AMD EPYC, ``python -m srapp.bench.precision`` measured RCAN
-(4x10x64, x4) on a 96x96 input at 1.08 s in float32 against 7.84 s in bf16, and a training step on
-4 patches of 48x48 at 4.2 s against 33.9 s. CUDA GPUs before Ampere have no bf16 tensor cores.
+``slow_conv2d`` kernels, several times slower than float32 for inference and training alike
+(``benchmarks/precision.py``; figures in docs/PERFORMANCE.md). CUDA GPUs before Ampere have no bf16
+tensor cores.
 OpenVINO's CPU plugin runs bf16 only with AVX512-BF16 or AMX (it reports ``BF16`` among its
 optimisation capabilities); elsewhere it ignores the bf16 hint and runs f32.
 
 The policy (every question takes the ``backend`` that runs, ``torch`` or ``openvino``: its kernels decide):
 
 * ``auto`` is bf16 where the device runs it fast (AVX-512 CPUs, Ampere or newer GPUs: every
-  shipped model stays within 0.01 dB of float32 on Set5 there, ``docs/PERFORMANCE.md``), float32
+  shipped model keeps its float32 Set5 PSNR there: docs/PERFORMANCE.md), float32
   elsewhere.
 * ``bf16`` asked for where it is slow runs in float32, with a warning: an option file or a
   command line written for bf16 hardware must not run several times slower on another machine.
