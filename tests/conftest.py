@@ -20,7 +20,7 @@ from srapp.data import DATA_ENV, data_path, data_root
 
 DATA_SKIP = "skipped_for_missing_data"  # a user property of the reports of such skips
 SLOW_TIERS = ("browser", "openvino", "training", "packaging")
-TIER_TIMEOUT = 900  # seconds: a shared 2-core machine trains or compiles several times slower than an idle one
+TIER_TIMEOUT = 1200  # seconds: a shared 2-core machine trains or compiles several times slower than an idle one
 ALLOW_SKIPS = ("any", "data", "none")
 
 
