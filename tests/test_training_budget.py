@@ -233,7 +233,9 @@ def test_a_time_budget_ends_the_basicsr_run_on_time(budgeted):
     for second, rate in zip(seconds[:-2], rates[:-2]):  # the rate each iteration started with, in its time
         assert rate >= 1e-6 + (1e-3 - 1e-6) * 0.5 * (1 + math.cos(math.pi * second / 1.5)) - 1e-9
     logged = [float(value) for value in re.findall(r"# psnr: ([\d.]+)", log)]
-    assert logged == pytest.approx([point.metrics["psnr"] for point in curve.points], abs=1e-4)
+    # the log's figures, each validation once (a run ending just after one validates those weights again)
+    assert len(logged) in (len(curve.points), len(curve.points) + 1)
+    assert logged[:len(curve.points)] == pytest.approx([point.metrics["psnr"] for point in curve.points], abs=1e-4)
 
 
 def test_promotion_ships_a_run_only_when_it_beats_the_shipped_file(budgeted, images, tmp_path):
@@ -325,8 +327,11 @@ def test_budget_options_are_checked_before_training(images, tmp_path):
 def test_the_prepared_gpu_run_is_valid_bash_and_names_existing_option_files():
     script = REPO / "scripts" / "gpu_run.sh"
     subprocess.run(["bash", "-n", str(script)], check=True)
-    names = re.findall(r"options/train/(\w+)\.yml", script.read_text())
-    assert names
-    for name in set(names):
+    text = script.read_text()
+    alone = re.search(r"^runs_alone=\((.*)\)$", text, re.M).group(1).split()
+    shared = re.search(r"^runs_shared=\((.*)\)$", text, re.M).group(1).split()
+    assert len(alone) == 1 and len(shared) == 4
+    assert len(alone + shared) + 1 <= 8  # one tar per run and machine.txt: a call returns at most 8 files
+    for name in alone + shared:
         opt = training.options.load_yaml(REPO / "options" / "train" / f"{name}.yml")
         assert opt["name"] == name and opt["train"]["scheduler"]["type"] == "CosineAnnealingTimeLR"
