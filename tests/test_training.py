@@ -37,8 +37,7 @@ from synthetic import natural_image  # noqa: E402
 pytestmark = pytest.mark.training
 
 REPO = Path(__file__).resolve().parents[1]
-OPTION_FILES = sorted(path for path in (REPO / "options").glob("*/*.yml")
-                      if path.parent.name != "sprint")  # srapp.sprint recipes: tests/test_sprint.py
+OPTION_FILES = sorted((REPO / "options").glob("*/*.yml"))
 SHIPPED_SIZE_LIMIT = 8 * 2**20  # bytes of a float16 file in weights/
 CROP, SCALES = 48, (2, 3, 4)
 IMAGES = {"t1.png": (120, 150), "t2.png": (97, 110), "t3.png": (140, 100)}  # (height, width), T91-like

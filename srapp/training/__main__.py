@@ -6,8 +6,9 @@ that are no ``srapp`` command.
   srapp checkpoint (float16 by default; ``--storage int8`` for the shipped weights).
 * ``stage -opt options/train/STAGE.yml --weights weights/rcan-x4.pth``: train one stage, export its
   EMA weights as int8 and replace the shipped file only if Set5 improved (:mod:`srapp.training.promote`).
-* ``promote OUT/NAME.json --weights weights/rcan-x4.pth``: the weights a sprint returned
-  (:mod:`srapp.sprint`) replace the shipped file only if Set5 improved; recorded like a stage.
+* ``promote experiments/NAME --weights weights/rcan-x4.pth``: the EMA weights of a finished run
+  (trained here or brought back from another machine) replace the shipped file only if they score
+  better on the benchmark it is for; recorded like a stage.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..data import dataset_path
 from . import OptionsError, evaluate
 from .export import export_weights
 from .options import load_yaml, resolve_paths
-from .promote import HISTORY_FILE, StageRecord, promote_sprint, run_stage
+from .promote import HISTORY_FILE, StageRecord, promote_experiment, run_stage
 from .train import default_root
 
 
@@ -60,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     stage.add_argument("--weights", required=True, type=Path, help="the shipped file the stage may replace")
     stage.add_argument("--dataset", type=Path, default=None,
                        help="HR folder the stage is judged on (default: the option file's Set5 validation set)")
-    promote = tools.add_parser("promote", help="ship a sprint's weights only if Set5 improved")
-    promote.add_argument("report", type=Path, help="the sprint's report (OUT/NAME.json, beside OUT/NAME.pth)")
+    promote = tools.add_parser("promote", help="ship a finished run's weights only if they score better")
+    promote.add_argument("experiment", type=Path, help="the run's experiment folder (experiments/NAME)")
     promote.add_argument("--weights", required=True, type=Path, help="the shipped file the weights may replace")
     promote.add_argument("--dataset", type=Path, default=None,
                          help="HR folder they are judged on (default: Set5 of the data folder)")
@@ -75,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             dataset = args.dataset or validation_folder(args.opt)
             print_verdict(run_stage(args.opt, args.weights, dataset))
         elif args.tool == "promote":
-            print_verdict(promote_sprint(args.report, args.weights, args.dataset or dataset_path("Set5"), args.history))
-        else:
+            print_verdict(promote_experiment(args.experiment, args.weights, args.dataset or dataset_path("Set5"),
+                                             args.history))
+        elif args.tool == "export":
             out = export_weights(args.checkpoint, args.opt, args.output, dtype=STORAGE_DTYPES[args.storage])
             print(f"{out}: {out.stat().st_size / 2**20:.2f} MiB")
     except (OptionsError, ValueError, OSError) as error:

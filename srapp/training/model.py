@@ -21,12 +21,16 @@ compilation or the compiled step fails, the step is redone eagerly and the run c
 with the reason in the log.
 
 It also loads srapp's own checkpoints (``weights/*.pth``, int8-stored weights included) wherever
-BasicSR loads a network: ``pretrain_network_g`` for fine-tuning and the test pipeline.
+BasicSR loads a network: ``pretrain_network_g`` for fine-tuning and the test pipeline; builds the
+wall-clock scheduler ``CosineAnnealingTimeLR`` (:mod:`srapp.training.time_budget`), which BasicSR
+1.4.2 does not know; and writes the scored curve of a training run (:mod:`srapp.training.curve`).
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, ContextManager
 
 import torch
@@ -37,8 +41,10 @@ from basicsr.models.sr_model import SRModel  # noqa: E402
 from basicsr.utils import get_root_logger  # noqa: E402
 
 from ..checkpoints import is_srapp_checkpoint, srapp_params  # noqa: E402
+from ..engine.devices import machine_description  # noqa: E402
 from ..engine.precision import autocast, check_precision, resolve_precision  # noqa: E402
-
+from .curve import CURVE_FILE, CurvePoint, open_curve, rounded_metrics  # noqa: E402
+from .time_budget import SCHEDULER_NAME, CosineAnnealingTimeLR  # noqa: E402
 
 
 class SrappSRModel(SRModel):
@@ -56,6 +62,33 @@ class SrappSRModel(SRModel):
             get_root_logger().warning(resolved.warning)
         self.precision = resolved.precision
         self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.iterations, self._started = 0, time.monotonic()
+        # the scored curve of a training run, written by its first process (rank 0)
+        folder = opt["path"].get("experiments_root") if self.is_train and opt.get("rank", 0) == 0 else None
+        self.curve = None if folder is None else open_curve(Path(folder), opt["name"], machine_description(self.device))
+
+    def setup_schedulers(self) -> None:
+        scheduler = self.opt["train"]["scheduler"]
+        if scheduler.get("type") != SCHEDULER_NAME:
+            super().setup_schedulers()
+            return
+        arguments = {key: value for key, value in scheduler.items() if key != "type"}
+        self.schedulers = [CosineAnnealingTimeLR(optimizer, **arguments) for optimizer in self.optimizers]
+
+    def time_is_up(self) -> bool:
+        """True once a wall-clock schedule's cycle is over: srapp's session then ends BasicSR's loop."""
+        return any(isinstance(s, CosineAnnealingTimeLR) and s.spent for s in self.schedulers)
+
+    def training_seconds(self) -> float:
+        """The time budget's clock when the run has one, else seconds since this run built the model."""
+        clocks = [s.elapsed() for s in self.schedulers if isinstance(s, CosineAnnealingTimeLR)]
+        return clocks[0] if clocks else time.monotonic() - self._started
+
+    def resume_training(self, resume_state: dict[str, Any]) -> None:
+        super().resume_training(resume_state)
+        self.iterations = int(resume_state["iter"])
+        if self.curve is not None:
+            self.curve.until(self.iterations)
 
     def _autocast(self) -> ContextManager[Any]:
         return autocast(self.precision, self.device.type)
@@ -109,6 +142,24 @@ class SrappSRModel(SRModel):
         self.log_dict = self.reduce_loss_dict(losses)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+        self.iterations = current_iter
+
+    def _log_validation_metric_values(self, current_iter: int, dataset_name: str, tb_logger: Any) -> None:
+        super()._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+        if self.curve is not None:
+            self.curve.add(CurvePoint(self.iterations, round(self.training_seconds(), 2),
+                                                self.get_current_learning_rate()[0], dataset_name,
+                                                rounded_metrics(self.metric_results)))
+            self._write_curve()
+
+    def save(self, epoch: int, current_iter: int) -> None:
+        super().save(epoch, current_iter)
+        self._write_curve()
+
+    def _write_curve(self) -> None:
+        if self.curve is not None:
+            self.curve.iterations, self.curve.seconds = self.iterations, round(self.training_seconds(), 2)
+            self.curve.write(Path(self.opt["path"]["experiments_root"]) / CURVE_FILE)
 
     def load_network(self, net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = "params") -> None:
         checkpoint = torch.load(load_path, map_location="cpu", weights_only=True)

@@ -36,6 +36,7 @@ from .. import _compat  # noqa: F401  (before basicsr)
 from ..data import DATA_ENV, HOW_TO_POINT, data_root
 from ..engine.precision import PRECISIONS
 from ..errors import UsageError
+from .time_budget import SCHEDULER_NAME as TIME_SCHEDULER
 
 SRAPP_MODEL_KEYS = {"precision", "channels_last", "compile"}  # read by SrappSRModel only
 TOP_LEVEL_KEYS = {
@@ -51,19 +52,21 @@ DATASET_KEYS = {
     "use_hflip", "use_rot", "use_shuffle", "num_worker_per_gpu", "batch_size_per_gpu", "dataset_enlarge_ratio",
     "prefetch_mode", "pin_memory", "persistent_workers", "num_prefetch_queue", "color", "mean", "std",
     "degradation", "clean_fraction", "level",  # SrappDegradedDataset
+    "subfolders", "device",  # SrappResidentPairedDataset
 }
 DATASET_REQUIRED = {
     "PairedImageDataset": ("dataroot_gt", "dataroot_lq", "io_backend"),
     "SrappBicubicPairedDataset": ("dataroot_gt",),
     "SrappDegradedDataset": ("dataroot_gt",),
+    "SrappResidentPairedDataset": ("dataroot_gt",),
 }
+PATCH_DATASETS = ("PairedImageDataset", "SrappDegradedDataset", "SrappResidentPairedDataset")
 TRAIN_DATASET_REQUIRED = ("batch_size_per_gpu", "num_worker_per_gpu")
 PAIRED_TRAIN_REQUIRED = ("gt_size", "use_hflip", "use_rot")
 NUMERIC_KEYS = {
     "train.total_iter", "train.optim_g.lr", "val.val_freq", "logger.print_freq", "logger.save_checkpoint_freq",
 }
-SCHEDULERS = {"MultiStepLR": "MultiStepRestartLR", "MultiStepRestartLR": "MultiStepRestartLR",
-              "CosineAnnealingRestartLR": "CosineAnnealingRestartLR"}
+SCHEDULERS = ("MultiStepLR", "MultiStepRestartLR", "CosineAnnealingRestartLR", TIME_SCHEDULER)
 OPTIMIZERS = ("Adam",)  # BaseModel.get_optimizer of BasicSR 1.4.2 knows no other
 DATA_PLACEHOLDER = "${" + DATA_ENV + "}"
 
@@ -219,9 +222,17 @@ def _check_dataset(checker: _Checker, phase: str, dataset: Any, check_paths: boo
     required = ["name", *DATASET_REQUIRED.get(kind, ())]
     if phase == "train":
         required += TRAIN_DATASET_REQUIRED
-        if kind in ("PairedImageDataset", "SrappDegradedDataset"):
+        if kind in PATCH_DATASETS:
             required += PAIRED_TRAIN_REQUIRED
     checker.keys(dataset, where, DATASET_KEYS, required)
+    if kind == "SrappResidentPairedDataset" and dataset.get("num_worker_per_gpu", 0) != 0:
+        checker.problem(f"{where}.num_worker_per_gpu", "must be 0: the pairs live in the training process")
+    subfolders = dataset.get("subfolders")
+    if subfolders is not None and kind != "SrappResidentPairedDataset":
+        checker.problem(f"{where}.subfolders", "is read by SrappResidentPairedDataset only")
+    elif subfolders is not None and not (isinstance(subfolders, list) and all(isinstance(n, str) for n in subfolders)):
+        checker.problem(f"{where}.subfolders", f"expected a list of folder names, got {subfolders!r}")
+        subfolders = None
     if _registry_type(checker, dataset, where, DATASET_REGISTRY) is None or not check_paths:
         return
     lmdb = (dataset.get("io_backend") or {}).get("type") == "lmdb"
@@ -234,14 +245,27 @@ def _check_dataset(checker: _Checker, phase: str, dataset: Any, check_paths: boo
             checker.problem(f"{where}.{key}", f"no such folder: {folder}")
         elif lmdb and not (folder.name.endswith(".lmdb") and (folder / "meta_info.txt").is_file()):
             checker.problem(f"{where}.{key}", f"not an LMDB database (*.lmdb with meta_info.txt): {folder}")
+        elif key == "dataroot_gt" and subfolders:
+            for name in subfolders:
+                if not (folder / name).is_dir():
+                    checker.problem(f"{where}.subfolders", f"no such folder: {folder / name}")
     meta_info = dataset.get("meta_info_file")
     if meta_info is not None and not Path(meta_info).is_file():
         checker.problem(f"{where}.meta_info_file", f"no such file: {meta_info}")
 
 
+def _scheduler_class(name: str) -> type:
+    from basicsr.models import lr_scheduler
+
+    from .time_budget import CosineAnnealingTimeLR
+
+    if name == TIME_SCHEDULER:
+        return CosineAnnealingTimeLR
+    return getattr(lr_scheduler, "MultiStepRestartLR" if name == "MultiStepLR" else name)
+
+
 def _check_train(checker: _Checker, train: Any) -> None:
     import torch
-    from basicsr.models import lr_scheduler
     from basicsr.utils.registry import LOSS_REGISTRY
 
     if not checker.keys(train, "train", TRAIN_KEYS, ("optim_g", "scheduler", "total_iter")):
@@ -261,8 +285,8 @@ def _check_train(checker: _Checker, train: Any) -> None:
             known = ", ".join(SCHEDULERS)
             checker.problem("train.scheduler.type", f"unknown scheduler {scheduler.get('type')!r} ({known})")
         else:
-            scheduler_class = getattr(lr_scheduler, SCHEDULERS[scheduler["type"]])
-            checker.arguments(scheduler, "train.scheduler", scheduler_class, skip=("optimizer", "last_epoch"))
+            checker.arguments(scheduler, "train.scheduler", _scheduler_class(scheduler["type"]),
+                              skip=("optimizer", "last_epoch"))
     losses = [key for key in ("pixel_opt", "perceptual_opt") if train.get(key)]
     if not losses:
         checker.problem("train.pixel_opt", "missing (a pixel or perceptual loss is required)")
@@ -325,6 +349,8 @@ def validate_options(
     uses_srapp_keys = sorted(SRAPP_MODEL_KEYS & opt.keys())
     if uses_srapp_keys and opt.get("model_type") != "SrappSRModel":
         checker.problem(uses_srapp_keys[0], "is read by model_type SrappSRModel only")
+    if _lookup(opt, "train.scheduler.type") == TIME_SCHEDULER and opt.get("model_type") != "SrappSRModel":
+        checker.problem("train.scheduler.type", f"{TIME_SCHEDULER} is built by model_type SrappSRModel only")
     if "precision" in opt and opt["precision"] not in PRECISIONS:
         checker.problem("precision", f"must be one of {', '.join(PRECISIONS)}")
     if not (opt.get("num_gpu") == "auto" or isinstance(opt.get("num_gpu"), int)):

@@ -1,12 +1,14 @@
 """Training stages whose gains are never lost: a stage's exported weights replace a shipped file only
 when they score better on the validation set, and every stage, promoted or not, is recorded.
 
-A stage is one option file (``options/train/<model>_<stage>.yml``) that warm-starts from the
-shipped weights (``pretrain_network_g: weights/<model>.pth``) and runs one cosine cycle. At its end
-the EMA weights are exported as int8 (the shipped storage) and scored on Set5 with srapp's
-benchmark protocol (Y-PSNR, crop = scale, fp32, PyTorch backend) against the file they would
-replace; the file is swapped atomically only if the PSNR improved, and the stage is appended to
-``weights/training_history.json`` (the model card's source for its stage table).
+A stage is one training run of an option file (``options/train/*.yml``) that warm-starts from the
+shipped weights (``pretrain_network_g: weights/<model>.pth``) and runs one cosine cycle, in
+iterations or in wall-clock time, here or on another machine. At its end (``stage`` trains and
+promotes; ``promote`` takes an experiment folder trained elsewhere) its EMA weights are exported as
+int8 (the shipped storage) and scored with srapp's benchmark protocol (Y-PSNR, crop = scale, fp32,
+PyTorch backend) against the file they would replace; the file is swapped atomically only if the
+PSNR improved, and the stage is appended to ``weights/training_history.json`` (the model card's
+source for its stage table).
 
 Each model is judged on the benchmark it is for (:func:`judged_on`): a photo model
 (``NAME-photo``) on Set5 degraded at the ``medium`` level, and, while none is shipped, against the
@@ -18,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +28,8 @@ import torch
 
 from .._atomic import atomic_write
 from ..checkpoints.weights import PHOTO_SUFFIX, WEIGHTS_DIR
-from ..engine.devices import machine_description
+from ..errors import UsageError
+from .curve import CURVE_FILE, Curve
 from .export import export_weights
 from .options import load_yaml
 
@@ -106,14 +108,37 @@ def append_history(record: StageRecord, history: Path = HISTORY_FILE) -> None:
         handle.write((json.dumps(records, indent=2) + "\n").encode())
 
 
-def _promote_and_record(candidate: Path, target: Path, dataset: Path, history: Path, *, stage: str, options: str,
-                        iterations: int, seconds: float, machine: str) -> StageRecord:
-    """:func:`promote_if_better` by Set5 PSNR on the benchmark ``target`` is for, and the stage
-    appended to ``history``."""
+def experiment_options(experiment: Path) -> Path:
+    """The option file BasicSR copied into ``experiment`` when the run started."""
+    found = sorted(Path(experiment).glob("*.yml"))
+    if len(found) != 1:
+        raise UsageError(f"{experiment}: expected the one option file BasicSR copies into an experiment folder, "
+                         f"found {len(found)}")
+    return found[0]
+
+
+def promote_experiment(experiment: Path, target: Path, dataset: Path, history: Path = HISTORY_FILE) -> StageRecord:
+    """Export the experiment's latest weights (the EMA copy when it kept one) as int8, replace ``target``
+    with them only if they score better on the benchmark ``target`` is for (:func:`judged_on`, on
+    ``dataset``), and append the stage to ``history``, promoted or not. The iterations, seconds and
+    machine come from the run's scored curve (:mod:`srapp.training.curve`), wherever it trained."""
+    experiment = Path(experiment)
+    options = experiment_options(experiment)
+    latest = experiment / "models" / "net_g_latest.pth"
+    if not latest.is_file():
+        raise UsageError(f"{experiment}: no net_g_latest.pth in models/: the run has not finished")
+    curve_path = experiment / CURVE_FILE
+    if curve_path.is_file():
+        curve = Curve.read(curve_path)
+        iterations, seconds, machine = curve.iterations, curve.seconds, curve.machine
+    else:  # trained by BasicSR's own SRModel: the option file's length, no clock
+        iterations, seconds, machine = int(load_yaml(options)["train"]["total_iter"]), 0.0, "unknown"
+    candidate = export_weights(latest, options, experiment / f"{target.stem}_candidate.pth", dtype=torch.int8)
     judgement = judged_on(target)
     promotion = promote_if_better(candidate, target, set5_psnr(dataset, judgement.degradation), judgement.baseline)
     record = StageRecord(
-        stage=stage, options=options, target=str(target), iterations=iterations, seconds=seconds, machine=machine,
+        stage=str(load_yaml(options)["name"]), options=options.name, target=str(target), iterations=iterations,
+        seconds=round(seconds, 1), machine=machine,
         set5_before=round(promotion.before, 4) if math.isfinite(promotion.before) else None,
         set5_after=round(promotion.after, 4), promoted=promotion.promoted, degradation=judgement.degradation,
         compared_with=None if judgement.baseline is None else str(judgement.baseline),
@@ -123,26 +148,7 @@ def _promote_and_record(candidate: Path, target: Path, dataset: Path, history: P
 
 
 def run_stage(opt_path: Path, target: Path, dataset: Path, history: Path = HISTORY_FILE) -> StageRecord:
-    """Train the stage (resuming where a run stopped), export its EMA weights as int8, promote them
-    if Set5 improved, and record the stage."""
+    """Train the stage (resuming where a run stopped), then :func:`promote_experiment`."""
     from . import train
 
-    opt = load_yaml(opt_path)
-    started = time.perf_counter()
-    experiment = train(opt_path, auto_resume=True)
-    seconds = time.perf_counter() - started
-    candidate = export_weights(experiment / "models" / "net_g_latest.pth", opt_path,
-                               experiment / f"{target.stem}_candidate.pth", dtype=torch.int8)
-    return _promote_and_record(candidate, target, dataset, history, stage=str(opt["name"]), options=str(opt_path),
-                               iterations=int(opt["train"]["total_iter"]), seconds=round(seconds, 1),
-                               machine=machine_description())
-
-
-def promote_sprint(report_path: Path, target: Path, dataset: Path, history: Path = HISTORY_FILE) -> StageRecord:
-    """Promote the weights a sprint returned (:mod:`srapp.sprint`; its report ``NAME.json`` beside
-    the ``NAME.pth`` it wrote) if they score better than ``target``, and record the sprint as a stage."""
-    report = json.loads(Path(report_path).read_text())
-    candidate = Path(report_path).parent / report["checkpoint"]
-    return _promote_and_record(candidate, target, dataset, history, stage=str(report["recipe"]["name"]),
-                               options=str(report["recipe_file"]), iterations=int(report["iterations"]),
-                               seconds=float(report["seconds"]), machine=str(report["machine"]))
+    return promote_experiment(train(opt_path, auto_resume=True), target, dataset, history)

@@ -2,7 +2,9 @@
 
 BasicSR refuses a second arch named ``RCAN``, so the networks are registered as ``SrappRCAN``
 and ``SrappSAN``; with them the LPIPS metric ``calculate_lpips``, the datasets
-``SrappBicubicPairedDataset`` and ``SrappDegradedDataset`` and the model ``SrappSRModel``. A BasicSR option file then says::
+``SrappBicubicPairedDataset``, ``SrappDegradedDataset`` and ``SrappResidentPairedDataset`` and the
+model ``SrappSRModel`` (which also builds the wall-clock scheduler ``CosineAnnealingTimeLR``: BasicSR
+1.4.2 keeps no registry of schedulers). A BasicSR option file then says::
 
     network_g:
       type: SrappRCAN
@@ -46,10 +48,11 @@ def register_with_basicsr() -> None:
         from .degraded_pairs import SrappDegradedDataset
         from .metrics import calculate_lpips
         from .model import SrappSRModel
+        from .resident_pairs import SrappResidentPairedDataset
 
         for registry, entry in ((ARCH_REGISTRY, SrappRCAN), (ARCH_REGISTRY, SrappSAN),
                                 (METRIC_REGISTRY, calculate_lpips), (DATASET_REGISTRY, SrappBicubicPairedDataset),
-                                (DATASET_REGISTRY, SrappDegradedDataset),
+                                (DATASET_REGISTRY, SrappDegradedDataset), (DATASET_REGISTRY, SrappResidentPairedDataset),
                                 (MODEL_REGISTRY, SrappSRModel)):
             if entry.__name__ not in registry:
                 registry.register(entry)

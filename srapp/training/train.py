@@ -11,6 +11,9 @@ behaviour, for the duration of the call only:
 * ``parse_options`` is wrapped so relative paths in the YAML are taken relative to the root
   and ``${SRAPP_DATA}`` stands for the data folder (:func:`srapp.training.options.resolve_paths`);
 * ``basicsr.train.load_resume_state`` is replaced by srapp's, which works without CUDA;
+* the training loop's prefetcher yields no more batches once the model's wall-clock budget is spent
+  (:mod:`srapp.training.time_budget`), so BasicSR ends the run as after its last iteration: it
+  saves the latest weights and validates them;
 * BasicSR's logger is set up afresh, so every run writes its own log file (BasicSR configures it
   once per process: a second run in the same process would log into the first run's file, and
   after any earlier ``get_root_logger()`` call, such as ``build_network``'s, into none at all).
@@ -26,13 +29,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from .. import _compat  # noqa: F401  (before basicsr)
 from ..locations import working_root as default_root
 from .registration import register_with_basicsr
 from .options import resolve_paths, validate_options
 from .resume import load_resume_state
+from .time_budget import mark_run_start
 
 LAUNCHERS = ("none", "pytorch", "slurm")
 
@@ -48,9 +52,24 @@ def _reset_basicsr_logger() -> None:
     basicsr_logger.initialized_logger.pop("basicsr", None)
 
 
+class _UntilTimeIsUp:
+    """A BasicSR prefetcher that yields nothing more once ``time_is_up()``: the epoch ends, and so
+    does every later one, at once."""
+
+    def __init__(self, prefetcher: Any, time_is_up: Callable[[], bool]) -> None:
+        self.prefetcher, self.time_is_up = prefetcher, time_is_up
+
+    def next(self) -> Any:
+        return None if self.time_is_up() else self.prefetcher.next()
+
+    def reset(self) -> None:
+        if not self.time_is_up():
+            self.prefetcher.reset()
+
+
 @contextlib.contextmanager
 def basicsr_session(argv: list[str], root: Path) -> Iterator[None]:
-    """Let BasicSR's pipelines run with ``argv``, srapp's path resolution and resume loading."""
+    """Let BasicSR's pipelines run with ``argv``, srapp's path resolution, resume loading and time budget."""
     import basicsr.test
     import basicsr.train
     from basicsr.utils.options import parse_options as basicsr_parse_options
@@ -60,16 +79,33 @@ def basicsr_session(argv: list[str], root: Path) -> Iterator[None]:
         resolve_paths(opt, root)
         return opt, args
 
-    saved = (sys.argv, basicsr.train.parse_options, basicsr.train.load_resume_state, basicsr.test.parse_options)
+    built = []
+
+    def build_model(opt: dict[str, Any]) -> Any:
+        built.append(saved_build_model(opt))
+        return built[-1]
+
+    def time_is_up() -> bool:
+        return bool(built) and bool(getattr(built[-1], "time_is_up", lambda: False)())
+
+    names = ("parse_options", "load_resume_state", "build_model", "CPUPrefetcher", "CUDAPrefetcher")
+    saved = (sys.argv, basicsr.test.parse_options, *(getattr(basicsr.train, name) for name in names))
+    saved_build_model, cpu_prefetcher, cuda_prefetcher = saved[4:]
     sys.argv = list(argv)
     basicsr.train.parse_options = basicsr.test.parse_options = parse_options
     basicsr.train.load_resume_state = load_resume_state
+    basicsr.train.build_model = build_model
+    basicsr.train.CPUPrefetcher = lambda *args: _UntilTimeIsUp(cpu_prefetcher(*args), time_is_up)
+    basicsr.train.CUDAPrefetcher = lambda *args: _UntilTimeIsUp(cuda_prefetcher(*args), time_is_up)
     _reset_basicsr_logger()
+    mark_run_start()
     try:
         yield
     finally:
         _reset_basicsr_logger()  # closes this run's log file
-        sys.argv, basicsr.train.parse_options, basicsr.train.load_resume_state, basicsr.test.parse_options = saved
+        sys.argv, basicsr.test.parse_options = saved[:2]
+        for name, value in zip(names, saved[2:]):
+            setattr(basicsr.train, name, value)
 
 
 def train(
