@@ -6,7 +6,7 @@ import numpy as np
 
 from srapp.cli import main
 from srapp.engine.image_io import read_image, write_image
-from srapp.tools.pack import pack_images
+from srapp.batch.pack import pack_images
 from synthetic import natural_image
 
 

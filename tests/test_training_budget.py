@@ -29,7 +29,7 @@ from srapp.training.curve import Curve  # noqa: E402
 from srapp.training.promote import promote_experiment  # noqa: E402
 from srapp.training.resident_pairs import SrappResidentPairedDataset, allowed_symmetries, dihedral  # noqa: E402
 from srapp.training.time_budget import CosineAnnealingTimeLR  # noqa: E402
-from srapp.tools.pack import pack_images  # noqa: E402
+from srapp.batch.pack import pack_images  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"type": "SrappRCAN", "scale": 2, "num_groups": 1, "num_blocks": 1, "channels": 8, "reduction": 4}

@@ -21,7 +21,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tools.pack import pack_images
+    from ..batch.pack import pack_images
 
     report = pack_images(args.folders, args.output)
     for path, reason in report.failed:

@@ -1,1 +1,0 @@
-"""Tools beside the runtime: packing training images (``srapp pack-images``)."""
