@@ -65,7 +65,7 @@ def build_backend(
     from . import openvino
 
     problem = openvino.missing_reason()
-    if problem is None and (failure := openvino.known_failure(model.network)) is not None:
+    if problem is None and (failure := openvino.known_failure(model.network, model.arch)) is not None:
         problem = openvino.cannot_convert(model.arch, failure)
     if problem is not None:
         if requested == "openvino":

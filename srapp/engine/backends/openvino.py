@@ -68,7 +68,15 @@ OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16"}
 _CONVERSION_VERSION = "2"  # part of every disk fingerprint: a change here retires older files
 
 Shape = tuple[int, int, int, int]
-EXAMPLE_SIDE = 64  # the example input of the symbolic export
+EXAMPLE_SIDE = 64
+# Architectures whose conversion crashes the process (a segmentation fault inside OpenVINO, which
+# no exception handler can catch): they run with torch. Measured with OpenVINO 2026.4 on spandrel
+# 0.4.2's DAT (in convert_model, the per-shape export after the symbolic one fails) and PLKSR
+# (RealPLKSR).
+CRASHING_CONVERSIONS = {
+    "DAT": "OpenVINO 2026.4 crashes converting DAT (segmentation fault), so it is not tried",
+    "PLKSR": "OpenVINO 2026.4 crashes converting PLKSR (segmentation fault), so it is not tried",
+}  # the example input of the symbolic export
 
 
 @dataclass(frozen=True)
@@ -235,9 +243,10 @@ def _state(network: nn.Module) -> _NetworkState:
         return state
 
 
-def known_failure(network: nn.Module) -> str | None:
-    """Why the network (at its current weights) failed to convert before, or None."""
-    return _state(network).failure
+def known_failure(network: nn.Module, arch: str | None = None) -> str | None:
+    """Why the network (at its current weights) failed to convert before, or will (its
+    architecture ``arch`` crashes the converter), or None."""
+    return CRASHING_CONVERSIONS.get(arch or "") or _state(network).failure
 
 
 # --- conversion ------------------------------------------------------------------------------
