@@ -1,8 +1,10 @@
 """Community architectures through srapp's engine against spandrel's own call.
 
 For each architecture at one small configuration (random weights from spandrel's own classes):
-seconds per 256x256 input tile on srapp's default backend (``auto``: OpenVINO on a CPU where it
-converts the network, torch otherwise; one tile, ``Upscaler.run_unit``) against spandrel's own
+seconds per 256x256 input tile on srapp's defaults (backend ``auto``: OpenVINO on a CPU where it
+converts the network, torch otherwise; precision ``auto``: bf16 where the CPU runs it fast, so the
+last column, srapp's largest difference from spandrel's fp32 output, includes bf16 rounding; one
+tile, ``Upscaler.run_unit``) against spandrel's own
 call (``ImageModelDescriptor``, torch, fp32), alternating the two and taking medians, and the
 ratio from the same run. Then the peak memory (resident set, in a fresh process) of a 4-megapixel
 input (2048x2048) upscaled with the largest of them through srapp's default tiling, beside a
@@ -88,7 +90,7 @@ def speed(paths: dict[str, Path], repeats: int) -> None:
     tensor = torch.from_numpy(image.transpose(2, 0, 1).copy())[None]
     print(f"seconds per {TILE}x{TILE} input tile, {torch.get_num_threads()} threads; medians of {repeats}, "
           "alternating; srapp: its default backend (auto), spandrel: its own call in torch fp32")
-    print(f"{'architecture':<12} {'parameters':>10} {'srapp backend':>13} {'srapp s':>8} {'spandrel s':>10} "
+    print(f"{'architecture':<12} {'parameters':>10} {'srapp backend':>18} {'srapp s':>8} {'spandrel s':>10} "
           f"{'ratio':>6} {'first srapp call s':>18}  max |srapp - spandrel|")
     for name, path in paths.items():
         descriptor = spandrel.ModelLoader().load_from_file(path).eval()
@@ -105,7 +107,8 @@ def speed(paths: dict[str, Path], repeats: int) -> None:
             ours_times += seconds(lambda: upscaler.run_unit(image), 1)
             theirs_times += seconds(lambda: descriptor(tensor.clone()), 1)
         mine, theirs = statistics.median(ours_times), statistics.median(theirs_times)
-        print(f"{name:<12} {upscaler.model.parameter_count:>10,} {upscaler.backend:>13} {mine:>8.3f} {theirs:>10.3f} "
+        ran = f"{upscaler.backend} {upscaler.precision}"
+        print(f"{name:<12} {upscaler.model.parameter_count:>10,} {ran:>18} {mine:>8.3f} {theirs:>10.3f} "
               f"{theirs / mine:>5.2f}x {first:>18.1f}  {np.abs(ours - reference).max():.2e}", flush=True)
         for note in notes:
             if "OpenVINO" in str(note.message):
