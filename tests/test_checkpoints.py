@@ -213,7 +213,7 @@ def test_load_model_says_what_it_loaded(tmp_path):
     model = _randomise(RCAN(scale=3, num_groups=1, num_blocks=2, channels=16, reduction=4))
     loaded = load_model(_official_rcan_state(model))
     assert (loaded.arch, loaded.scale, loaded.layout, loaded.source) == ("RCAN", 3, "official-rcan", None)
-    assert loaded.config == loaded.network.config and loaded.parameters == sum(p.numel() for p in model.parameters())
+    assert loaded.config == loaded.network.config and loaded.parameter_count == sum(p.numel() for p in model.parameters())
     path = save_checkpoint(model, tmp_path / "mine.pth")
     from_file = load_model(path)
     assert (from_file.layout, from_file.source) == ("srapp", str(path.resolve()))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from gradio_client import Client, handle_file
+from spandrel.architectures.Compact import Compact
 
 import srapp
 from local_services import CHROMIUM, needs_chromium, served
@@ -22,6 +23,7 @@ from srapp.engine.image_io import read_image, write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import lpips, psnr, ssim
 from srapp.web import Limits, Settings, WebService
+from srapp.web.service import UserError
 
 
 
@@ -36,10 +38,14 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("web")
     torch.manual_seed(0)
     checkpoint = srapp.save_checkpoint(RCAN(scale=2, num_groups=1, num_blocks=2, channels=8), folder / "tiny.pth")
+    models = folder / "models"  # the models folder, with a community model (spandrel's Compact)
+    models.mkdir()
+    torch.save(Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2).state_dict(),
+               models / "compact-x2.pth")
     service = WebService(Limits(max_pixels=200_000, max_batch_files=4), work_root=folder / "work",
-                         extra_models={"tiny-x2": checkpoint})
+                         extra_models={"tiny-x2": checkpoint}, models_folder=models)
     with served(service, max_file_size="1mb") as url:
-        yield {"url": url, "checkpoint": checkpoint, "service": service, "folder": folder}
+        yield {"url": url, "checkpoint": checkpoint, "service": service, "folder": folder, "models": models}
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +185,73 @@ def test_browser_uploads_upscales_and_shows_the_result(server, image_file, tmp_p
     assert screenshot.stat().st_size > 10_000
     np.testing.assert_array_equal(read_image(tmp_path / "downloaded.png"),
                                   srapp.upscale(image_file[0], "bicubic", scale=4))
+
+
+def test_the_models_folder_is_offered_with_architecture_scale_and_licence(server, image_file, tmp_path):
+    service = server["service"]
+    assert ("compact-x2 (Compact x2, permissive (spandrel core))", "compact-x2") in service.model_choices()
+    result = service.upscale_to_png(image_file[1], Settings(model="compact-x2"))
+    np.testing.assert_array_equal(read_image(result),
+                                  srapp.upscale(image_file[0], server["models"] / "compact-x2.pth", device="cpu"))
+
+
+def test_uploaded_models_are_validated_and_kept_only_when_asked(tmp_path):
+    models = tmp_path / "models"
+    service = WebService(Limits(max_model_bytes=200_000), work_root=tmp_path / "work", models_folder=models)
+    upload = tmp_path / "upload" / "my x3.pth"
+    upload.parent.mkdir()
+    torch.save(Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=3).state_dict(), upload)
+    name = service.add_upload(upload)
+    assert name == "my_x3" and name in service.model_names() and not models.exists()  # served, not kept
+    assert ("my_x3 (Compact x3, permissive (spandrel core))", "my_x3") in service.model_choices()
+    assert service.upscaler(Settings(model=name)).scale == 3
+    kept = service.add_upload(upload, keep=True)
+    assert kept == "my_x3_" and (models / "my_x3_.pth").read_bytes() == upload.read_bytes()
+    broken = tmp_path / "upload" / "broken.pth"
+    broken.write_bytes(b"no model here")
+    with pytest.raises(UserError, match=r"^broken\.pth: not a readable PyTorch checkpoint") as refused:
+        service.add_upload(broken)
+    assert str(tmp_path) not in str(refused.value)
+    large = tmp_path / "upload" / "large.pth"
+    torch.save({"w": torch.zeros(100_000)}, large)
+    with pytest.raises(UserError, match=r"large\.pth: 0\.4\d* MB is over the limit of 0\.2 MB"):
+        service.add_upload(large)
+    assert sorted(path.name for path in models.iterdir()) == ["my_x3_.pth"]
+
+
+@needs_chromium
+def test_browser_upscales_with_a_model_of_the_folder_and_an_uploaded_one(server, image_file, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    upload = tmp_path / "uploaded-x3.pth"
+    torch.manual_seed(1)
+    torch.save(Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=3).state_dict(), upload)
+    downloads = []
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1200})
+        page.goto(server["url"])
+        page.locator("#input-image input[type=file]").set_input_files(str(image_file[1]))
+        page.get_by_label("Model").first.click()
+        page.get_by_role("option", name=re.compile(r"^compact-x2 \(Compact x2, permissive")).click()
+        for step in ("folder", "upload"):
+            if step == "upload":  # the page's own upload: validated, then chosen
+                page.get_by_text("Use your own model").click()
+                page.locator("#model-file input[type=file]").set_input_files(str(upload))
+                page.locator("#add-model-button").click()
+                expect(page.locator("#model-status")).to_contain_text("Added uploaded-x3 (Compact x3", timeout=60_000)
+            page.locator("#upscale-button").click()
+            link = page.locator("#result-file a").first
+            expect(page.locator("#result-file")).to_contain_text(
+                "photo_compact-x2" if step == "folder" else "photo_uploaded-x3", timeout=60_000)
+            with page.expect_download() as download:
+                link.click()
+            download.value.save_as(tmp_path / f"{step}.png")
+            downloads.append(read_image(tmp_path / f"{step}.png"))
+        browser.close()
+    np.testing.assert_array_equal(downloads[0], srapp.upscale(image_file[0], server["models"] / "compact-x2.pth",
+                                                              device="cpu"))
+    np.testing.assert_array_equal(downloads[1], srapp.upscale(image_file[0], upload, device="cpu"))
 
 
 @pytest.mark.parametrize("target", ["/etc/passwd", "{checkpoint}"])

@@ -1,19 +1,24 @@
 """``load_model``: a ready network, and what is known about it, from a shipped name, a file or a
 state dict in memory, whichever layout it uses.
 
-PyTorch files are read with ``torch.load(weights_only=True)``; safetensors files (by suffix or by
-their header) with ``safetensors``: one whose metadata says ``format: srapp`` carries its
-architecture and configuration (:func:`srapp_safetensors`), any other goes through layout
-detection like a state dict. The checkpoint is checked whole before anything is loaded: a partial
+PyTorch files are read with ``torch.load(weights_only=True)`` (pickled code and TorchScript are
+refused, never run); safetensors files (by suffix or by their header) with ``safetensors``: one
+whose metadata says ``format: srapp`` carries its architecture and configuration
+(:func:`srapp_safetensors`), any other goes through layout detection like a state dict. srapp's
+own layouts are tried first; a state dict none of them recognises goes to spandrel
+(:mod:`.foreign`), which knows the community's architectures (ESRGAN, Compact, SPAN, SwinIR, HAT,
+DAT, OmniSR, RealPLKSR, ...). The checkpoint is checked whole before anything is loaded: a partial
 match fails naming the missing and unexpected keys and the shape mismatches.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pickle
 import re
-from dataclasses import dataclass, field
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,6 +29,8 @@ from torch import nn
 from ..archs import ARCHITECTURES
 from ..archs.config import check_config, meta_state, planned_tensors
 from ..errors import CheckpointError
+from . import foreign
+from .descriptor import LoadedModel, SizeRequirements
 from .layouts import LAYOUTS, detect_layout
 from .srapp_format import CHECKPOINT_FORMAT, architecture_of, is_srapp_checkpoint, srapp_params
 from .weights import model_file
@@ -40,29 +47,22 @@ INT8_SCALES_PREFIX = "int8_scales."
 PLANNED_TENSORS_PER_HELD = 2
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    """A network in eval mode with what its checkpoint told: architecture, scale, configuration,
-    the layout it was stored in and where it came from. Calling it runs the network."""
+# What srapp's own networks accept beyond any size: a pooled SAN's exported graph max-pools 2x2
+# (even sides) each quarter of its non-local block (at least 4 pixels a side).
+POOLED_SAN_GRAPH = SizeRequirements(minimum=4, multiple_of=2)
 
-    network: nn.Module
-    arch: str
-    scale: int | None  # None: a module that does not state its scale
-    config: dict[str, Any] = field(repr=False)
-    layout: str
-    source: str | None = None
 
-    @property
-    def parameters(self) -> int:
-        return sum(p.numel() for p in self.network.parameters())
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network(x)
+def srapp_descriptor(network: nn.Module, layout: str, source: str | None = None) -> LoadedModel:
+    """The descriptor of an srapp network, from what srapp knows of its architecture."""
+    arch = architecture_of(network)
+    config = dict(network.config)
+    graph = POOLED_SAN_GRAPH if arch == "SAN" and config.get("nonlocal_subsample") else None
+    return LoadedModel(network, arch, int(network.scale), config, layout, source, export_requirements=graph)
 
 
 def describe(network: nn.Module, source: str | None = None) -> LoadedModel:
     """The description of an srapp network built in code (layout ``"module"``)."""
-    return LoadedModel(network, architecture_of(network), int(network.scale), dict(network.config), "module", source)
+    return srapp_descriptor(network, "module", source)
 
 
 def _unwrap(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -140,19 +140,15 @@ def model_from_state(checkpoint: Mapping[str, Any], origin: str | None = None) -
         if not isinstance(arch, str) or arch not in ARCHITECTURES:
             raise CheckpointError(origin, f"unknown srapp architecture {arch!r}")
         network = _build_and_load(arch, checkpoint.get("config"), srapp_params(checkpoint, origin), origin, [])
-        return LoadedModel(network, arch, int(network.scale), dict(network.config), "srapp", origin)
+        return srapp_descriptor(network, "srapp", origin)
     state = _strip_prefix(_unwrap(checkpoint))
     if not all(isinstance(value, torch.Tensor) for value in state.values()):
+        if foreign.detect(foreign.canonical_state(checkpoint)) is not None:
+            return _foreign_model(checkpoint, state, origin)
         raise CheckpointError(origin, "not a state dict (values that are not tensors)")
     layout = detect_layout(state)
     if layout is None:
-        names = ", ".join(layout.name for layout in LAYOUTS)
-        raise CheckpointError(
-            origin,
-            f"unrecognised checkpoint layout (none of {names}); first keys: {_describe_keys(sorted(state), 5)}. "
-            "Networks with attention other than RCAN's CA load from srapp checkpoints (save_checkpoint), "
-            "which record their configuration",
-        )
+        return _foreign_model(checkpoint, state, origin)
     renamed, unmatched = layout.to_srapp(state)
     try:
         config = layout.config(renamed, state)
@@ -160,7 +156,27 @@ def model_from_state(checkpoint: Mapping[str, Any], origin: str | None = None) -
         raise error.about(origin) from error
     where = f"{origin} ({layout.name} layout)" if origin else f"({layout.name} layout)"
     network = _build_and_load(layout.arch, config, renamed, where, unmatched)
-    return LoadedModel(network, layout.arch, int(network.scale), dict(network.config), layout.name, origin)
+    return srapp_descriptor(network, layout.name, origin)
+
+
+def _foreign_model(checkpoint: Mapping[str, Any], state: Mapping[str, Any], origin: str | None) -> LoadedModel:
+    """What spandrel makes of a checkpoint none of srapp's layouts recognises (its own unwrapping
+    first, then srapp's), refused with the keys when nothing recognises it."""
+    for candidate in (foreign.canonical_state(checkpoint), state):
+        nonfinite = _nonfinite(candidate) if foreign.detect(candidate) is not None else []
+        if nonfinite:  # such a network outputs NaN: every image would come out black
+            raise CheckpointError(origin, f"NaN or infinite weights in {_describe_keys(nonfinite)}; nothing was loaded")
+        loaded = foreign.spandrel_model(candidate, origin)
+        if loaded is not None:
+            return loaded
+    names = ", ".join(layout.name for layout in LAYOUTS)
+    raise CheckpointError(
+        origin,
+        f"unrecognised checkpoint layout (none of {names}, nor any of the {foreign.architecture_count()} "
+        f"architectures spandrel knows); first keys: {_describe_keys(sorted(state), 5)}. "
+        "srapp networks with attention other than RCAN's CA load from srapp checkpoints (save_checkpoint), "
+        "which record their configuration",
+    )
 
 
 def is_safetensors_file(path: Path) -> bool:
@@ -199,15 +215,48 @@ def read_safetensors(path: Path) -> Mapping[str, Any]:
     return tensors
 
 
+def _torchscript_archive(path: Path) -> bool:
+    """Whether ``path`` is a TorchScript archive (a zip holding compiled code, not only weights)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with contextlib.suppress(zipfile.BadZipFile, OSError):
+        with zipfile.ZipFile(path) as archive:
+            return any(re.search(r"(^|/)(code/|constants\.pkl$)", name) for name in archive.namelist())
+    return False
+
+
+def _code_refusal(error: pickle.UnpicklingError) -> str | None:
+    """The one-line reason torch's weights-only unpickler refused a global (code to import or
+    call), or None when the file is simply not a pickle it can read."""
+    found = re.search(r"(Unsupported global: GLOBAL [\w.]+|Global '[^']+' is forbidden"
+                      r"|Trying to call reduce for [\w.]+)", str(error))
+    return found.group(1) if found else None
+
+
 def read_checkpoint(path: str | os.PathLike) -> Mapping[str, Any]:
-    """The checkpoint file's contents (PyTorch or safetensors), read without running pickled code."""
+    """The checkpoint file's contents (PyTorch or safetensors), read without running pickled code.
+
+    PyTorch files (``.pth``, ``.pt``, ``.ckpt``) go through ``torch.load(weights_only=True)``,
+    which builds only tensors and plain containers: a pickle that names any other code (a class,
+    a function such as ``os.system``) is refused before anything runs, and so is a TorchScript
+    archive, whose compiled code would run when loaded."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "no such checkpoint file")
     if is_safetensors_file(path):
         return read_safetensors(path)
+    if _torchscript_archive(path):
+        raise CheckpointError(path, "a TorchScript archive: it holds compiled code that would run when loaded, and "
+                              "srapp loads only weights; refused. Save the network's state_dict() instead")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = _code_refusal(error)
+        if reason is None:
+            raise CheckpointError(path, f"not a readable PyTorch checkpoint (UnpicklingError: {error})") from error
+        raise CheckpointError(path, f"its pickle asks for code to run when loaded ({reason}), and srapp loads "
+                              "only weights: refused, nothing was run. Re-save the state dict alone "
+                              "(torch.save(model.state_dict(), ...)) or as .safetensors") from error
     except Exception as error:  # noqa: BLE001 (torch raises many types for corrupt / foreign files)
         raise CheckpointError(path, f"not a readable PyTorch checkpoint ({type(error).__name__}: {error})") from error
     if not isinstance(checkpoint, Mapping):

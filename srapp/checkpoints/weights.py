@@ -1,8 +1,11 @@
-"""The shipped weights: which names exist, which file each is, and what kind of network it holds.
+"""The shipped weights and the user's models folder: which names exist, which file each is, and
+what kind of network it holds.
 
 One registry for everyone: the model loader resolves names through it, the engine lists its
 models from it, and the LPIPS metric finds its backbone in it. ``SRAPP_WEIGHTS_DIR`` points it at
-another folder.
+another folder. The models folder (:func:`srapp.locations.models_dir`: ``$SRAPP_MODELS`` or a
+per-user data folder) holds the model files a user brings (``srapp models --add``); each is named
+by its file's stem, after the shipped models, whose names it cannot take.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..locations import weights_dir
+from ..locations import models_dir, weights_dir
 
 WEIGHTS_DIR = weights_dir()
 LPIPS_BACKBONE = "lpips_alexnet"  # metric weights live beside the SR models but are not one
 METRIC_WEIGHTS = (LPIPS_BACKBONE,)
 WEIGHTS_SUFFIX = ".pth"
+MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")  # the model files a models folder may hold
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,20 @@ def shipped_models() -> dict[str, Path]:
     return {name: entry.path for name, entry in shipped_weights().items() if entry.kind == "sr"}
 
 
+def user_models(folder: Path | None = None) -> dict[str, Path]:
+    """Name -> file of every model file in the models folder (``folder``, default
+    :func:`srapp.locations.models_dir`), except those whose names a shipped model has."""
+    folder = models_dir() if folder is None else Path(folder)
+    if not folder.is_dir():
+        return {}
+    shipped = shipped_weights()
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in MODEL_SUFFIXES and path.is_file() and path.stem not in shipped:
+            found.setdefault(path.stem, path)
+    return found
+
+
 def metric_weights_path(name: str) -> Path:
     """Where the metric weights ``name`` (e.g. :data:`LPIPS_BACKBONE`) are read from."""
     return WEIGHTS_DIR / f"{name}{WEIGHTS_SUFFIX}"
@@ -65,10 +83,10 @@ def looks_like_path(source: str | os.PathLike) -> bool:
 
 
 def model_file(source: str | os.PathLike, also: tuple[str, ...] = ()) -> Path:
-    """The checkpoint file a shipped model name or a path stands for.
+    """The checkpoint file a model name (shipped, or in the models folder) or a path stands for.
 
-    A bare name that is neither shipped nor a file is refused, listing the shipped names (and
-    ``also``: names the caller handles itself, such as ``bicubic``).
+    A bare name that is neither a model nor a file is refused, listing the names (and ``also``:
+    names the caller handles itself, such as ``bicubic``).
     """
     shipped = shipped_models()
     if str(source) in shipped:
@@ -78,5 +96,10 @@ def model_file(source: str | os.PathLike, also: tuple[str, ...] = ()) -> Path:
         return path.resolve()
     if looks_like_path(source):
         raise CheckpointError(path, "no such checkpoint file")
+    mine = user_models()
+    if str(source) in mine:
+        return mine[str(source)]
     names = ", ".join([*also, *shipped]) or "none installed"
-    raise CheckpointError(None, f"{str(source)!r} is neither a shipped model ({names}) nor a checkpoint file")
+    folder = f"{models_dir()}: {', '.join(mine)}" if mine else f"{models_dir()}: none"
+    raise CheckpointError(None, f"{str(source)!r} is neither a shipped model ({names}), nor a model of the "
+                          f"models folder ({folder}), nor a checkpoint file")

@@ -17,11 +17,15 @@ The policy (every question takes the ``backend`` that runs, ``torch`` or ``openv
 * ``bf16`` asked for where it is slow runs in float32, with a warning: an option file or a
   command line written for bf16 hardware must not run several times slower on another machine.
 * ``fp16`` needs CUDA; on a CPU it is refused.
+* A model whose architecture does not compute correctly in fp16 or bf16 (its descriptor's
+  ``supports_fp16`` / ``supports_bf16``: spandrel states it for SwinIR, HAT, DAT, RCAN, ...) never
+  gets that precision from ``auto``; asked for explicitly, it runs in float32 with a warning.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import torch
@@ -75,13 +79,23 @@ def check_precision(requested: str) -> str:
     return requested
 
 
-def resolve_precision(requested: str, device: torch.device, backend: str = "torch") -> ResolvedPrecision:
-    """What ``requested`` (one of :data:`PRECISIONS`) runs as on ``device`` with ``backend``."""
+def unsafe_precisions(supports_fp16: bool, supports_bf16: bool) -> frozenset[str]:
+    """The reduced precisions a model does not compute correctly in."""
+    return frozenset(name for name, safe in (("fp16", supports_fp16), ("bf16", supports_bf16)) if not safe)
+
+
+def resolve_precision(requested: str, device: torch.device, backend: str = "torch",
+                      unsafe: Collection[str] = (), arch: str = "this model") -> ResolvedPrecision:
+    """What ``requested`` (one of :data:`PRECISIONS`) runs as on ``device`` with ``backend``, for
+    a model (``arch``) that is not safe in the precisions ``unsafe``."""
     check_precision(requested)
     if requested == "fp16" and device.type != "cuda":
         raise UsageError("fp16 needs a CUDA device; use fp32 or auto on a CPU")
     if requested == AUTO:
-        return ResolvedPrecision("bf16" if bf16_is_fast(device, backend) else "fp32")
+        return ResolvedPrecision("bf16" if bf16_is_fast(device, backend) and "bf16" not in unsafe else "fp32")
+    if requested in unsafe:
+        return ResolvedPrecision("fp32", f"{arch} does not support {requested} (its architecture computes wrongly "
+                                 "in it); running in fp32")
     if requested == "bf16" and not bf16_is_fast(device, backend):
         return ResolvedPrecision("fp32", slow_bf16_message(device, backend))
     return ResolvedPrecision(requested)

@@ -8,7 +8,11 @@ the sum of the weights is separable too, ``Wy(y) * Wx(x)``, so normalising needs
 rather than a full-size weight canvas. Rows are final as soon as the next tile row no longer
 covers them, so the float working memory is one strip of tiles, not the whole output.
 
-A backend says which tile shapes it wants (:class:`ShapePolicy`). One that compiles the network
+A backend and the model say which tile shapes they want (:class:`ShapePolicy`, the model's from
+its descriptor's size requirements): where a tile side can be chosen (a tile cut from a longer
+axis) it is chosen to satisfy them, so no padding is needed; where it cannot (a tile covering an
+axis shorter than the minimum or not a multiple of the step), the tile is padded as spandrel pads
+(mirrored about the last row and column) and the output cropped. One that compiles the network
 per input shape (OpenVINO) asks for tiles cut from a longer axis to be multiples of a step (they
 take more of the image as context), so one image needs one tile shape and images of similar sizes
 share it; an axis that one tile covers runs at its own length, rounded up to the backend's side
@@ -18,6 +22,7 @@ from the output.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,11 +40,20 @@ SHAPE_STEP = 32  # the tile step of backends that compile per shape
 
 @dataclass(frozen=True)
 class ShapePolicy:
-    """The tile shapes a backend wants: a tile cut from a longer axis is a multiple of
-    ``tile_step``; every side it sees is a multiple of ``side_step``."""
+    """The tile shapes a backend or a model wants: a tile cut from a longer axis is a multiple of
+    ``tile_step``; every side run is a multiple of ``side_step`` and at least ``minimum``;
+    ``square``: height equals width."""
 
     tile_step: int = 1
     side_step: int = 1
+    minimum: int = 0
+    square: bool = False
+
+    def combined(self, other: ShapePolicy) -> ShapePolicy:
+        """The shapes that satisfy both policies."""
+        side_step = math.lcm(self.side_step, other.side_step)
+        return ShapePolicy(math.lcm(self.tile_step, other.tile_step, side_step), side_step,
+                           round_up(max(self.minimum, other.minimum), side_step), self.square or other.square)
 
 
 ANY_SHAPE = ShapePolicy()
@@ -58,9 +72,9 @@ def axis_plan(length: int, tile: int, overlap: int, shapes: ShapePolicy = ANY_SH
     axis length rounded up to ``shapes.side_step``.
     """
     fitted = fitted_tile(length, tile, overlap)
-    if (bucketed := round_up(fitted, shapes.tile_step)) < length:
+    if (bucketed := round_up(max(fitted, shapes.minimum), shapes.tile_step)) < length:
         return bucketed, bucketed
-    return length, round_up(length, shapes.side_step)
+    return length, round_up(max(length, shapes.minimum), shapes.side_step)
 
 
 def mirror_pad(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -162,6 +176,8 @@ def tiled_forward(
     """
     _, channels, height, width = image.shape
     (tile_h, run_h), (tile_w, run_w) = (axis_plan(length, tile, overlap, shapes) for length in (height, width))
+    if shapes.square:
+        run_h = run_w = max(run_h, run_w)
     ys, xs = tile_starts(height, tile_h, overlap), tile_starts(width, tile_w, overlap)
     wy, wx = _axis_windows(ys, tile_h, scale), _axis_windows(xs, tile_w, scale)
     norm_y = _normaliser(height * scale, ys, wy, scale)

@@ -6,27 +6,26 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoints import LoadedModel
+from ..checkpoints.descriptor import TILING_SUPPORTED, LoadedModel
 from ..errors import Cancelled, ImageError, UsageError
 from .backends import build_backend
 from .devices import resolve_device
 from ..pixels import CHANNEL_COUNTS, INTEGER_DTYPES, Planes, merge_planes, quantise, split_planes, to_rgb, to_tensor
 from .image_header import ImageHeader
 from .image_io import read_image
-from .models import BICUBIC, ModelInput, load_network
+from .models import ModelInput, load_network, model_name
 from .precision import resolve_precision
 from .resize import imresize
 from .settings import (
     AUTO_TILE_PIXELS, DEFAULT_MODEL, DEFAULT_TILE, MIN_TILE, UpscaleSettings, settings_from,
 )
-from .tiling import Progress, tiled_forward
+from .tiling import Progress, ShapePolicy, tiled_forward
 
 ImageInput = str | os.PathLike | np.ndarray
 
@@ -80,6 +79,39 @@ def _check_array(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def model_shapes(model: LoadedModel) -> ShapePolicy:
+    """The tile shapes a model's size requirements ask for."""
+    required = model.size_requirements
+    return ShapePolicy(required.multiple_of, required.multiple_of, required.minimum, required.square)
+
+
+def _check_channels(model: LoadedModel, name: str) -> None:
+    """srapp feeds a network RGB (3), RGB and an opaque alpha (4), or each colour plane (1)."""
+    channels = (model.input_channels, model.output_channels)
+    if channels not in ((3, 3), (4, 4), (4, 3), (3, 4), (1, 1)):
+        raise UsageError(f"{name}: a network of {channels[0]} input and {channels[1]} output channels; srapp runs "
+                         "networks of 1 channel in and out (gray), or of 3 or 4 (RGB, RGBA)")
+
+
+def channel_adapter(model: LoadedModel, forward: Callable[[torch.Tensor], torch.Tensor]
+                    ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``forward`` (the network's channels) as a map of the image's channels: a gray (1-channel)
+    network runs on each plane of an RGB tile; an RGBA network gets an opaque alpha plane (srapp
+    upscales the image's own alpha apart, as for every network) and gives its RGB planes."""
+    wanted = model.input_channels
+
+    def adapted(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == wanted:
+            y = forward(x)
+        elif wanted == 1:
+            y = torch.cat([forward(x[:, plane:plane + 1]) for plane in range(x.shape[1])], dim=1)
+        else:  # an RGBA network on RGB
+            y = forward(torch.cat([x, torch.ones_like(x[:, :1])], dim=1))
+        return y[:, :x.shape[1]]
+
+    return adapted
+
+
 def _quantiser(dtype: np.dtype, gray: bool) -> Callable[[np.ndarray], np.ndarray]:
     """Float RGB rows in [0, 1] -> the output dtype, averaged back to one channel for gray input."""
 
@@ -92,9 +124,15 @@ def _quantiser(dtype: np.dtype, gray: bool) -> Callable[[np.ndarray], np.ndarray
 class Upscaler:
     """A model with its settings, ready to upscale many images.
 
-    ``model``: a shipped model name, ``"bicubic"``, a checkpoint path, an ``nn.Module`` or what
-    :func:`srapp.load_model` returned. ``settings`` (:class:`UpscaleSettings`, defaults when
-    omitted) and keyword changes to them (``Upscaler("rcan-x4", tile=128)``) say how; see
+    ``model``: a model name (shipped, in the models folder, or ``"bicubic"``), a checkpoint path
+    (srapp's layouts, or any architecture spandrel knows), a state dict, an ``nn.Module`` or what
+    :func:`srapp.load_model` returned, all resolved by :func:`srapp.engine.models.load_network`.
+    The model's descriptor decides how it runs: tiles follow its size requirements, a model that
+    discourages tiling runs whole where the image is within the whole-image bound (tiled, with a
+    warning, beyond it), a gray (1-channel) network runs on each colour plane, an RGBA one gets an
+    opaque alpha, and precision ``auto`` never picks a precision the architecture is not safe in.
+    ``settings`` (:class:`UpscaleSettings`, defaults when omitted) and keyword changes to them
+    (``Upscaler("rcan-x4", tile=128)``) say how; see
     :class:`UpscaleSettings` for each option. ``backend`` and ``precision`` tell what runs
     (``auto`` on a CPU turns from openvino to torch at the first tile where OpenVINO cannot convert
     the network). A module passed as ``model`` is used in place: moved to the device, put in eval
@@ -108,15 +146,14 @@ class Upscaler:
         resolve_precision(settings.precision, self.device)  # refuse what cannot run before any loading
         self.tile, self.tile_overlap = settings.tile, settings.tile_overlap
         self.self_ensemble, self.outscale = settings.self_ensemble, settings.outscale
-        self.name = type(model).__name__ if isinstance(model, nn.Module) else str(model)
-        if self.name == BICUBIC:
-            if settings.scale is None and settings.outscale is None:
-                raise UsageError("bicubic needs a scale")
-            self.model, self.backend_runner, self.scale = None, None, settings.scale
-            return
+        self.name = model_name(model)
         self.model = load_network(model, self.device)
-        if isinstance(model, LoadedModel) and model.source:
-            self.name = Path(model.source).stem
+        if self.model.interpolation:
+            if settings.scale is None and settings.outscale is None:
+                raise UsageError(f"{self.name} needs a scale")
+            self.backend_runner, self.scale = None, settings.scale
+            return
+        _check_channels(self.model, self.name)
         own_scale = self.model.scale
         if own_scale is None and settings.scale is None:
             raise UsageError(f"{self.name}: the network does not state its scale; pass scale")
@@ -130,6 +167,7 @@ class Upscaler:
         )
         for note in notes:
             warnings.warn(note, stacklevel=2)
+        self._network_forward = channel_adapter(self.model, self.backend_runner)
 
     @property
     def backend(self) -> str:
@@ -141,7 +179,7 @@ class Upscaler:
 
     @property
     def network(self) -> nn.Module | None:
-        return None if self.model is None else self.model.network
+        return self.model.network
 
     @property
     def final_scale(self) -> float:
@@ -197,24 +235,45 @@ class Upscaler:
             raise Cancelled("cancelled")
         pixels = self._image(image)
         shape = self.output_shape(*pixels.shape[:2])
-        if self.network is None:
+        if self.model.interpolation:
             result = imresize(pixels, output_shape=shape)
             if progress is not None:
                 progress(1, 1)
             return result
         planes = split_planes(pixels)
         quantiser = _quantiser(pixels.dtype, planes.gray)
-        result = self._run_network(to_rgb(planes.colour), progress, quantiser if self.outscale is None else None,
-                                   cancel)
+        # a gray network takes a gray image as it is; other networks see gray as RGB
+        colour = planes.colour[:, :, None] if planes.gray and self.model.input_channels == 1 else to_rgb(planes.colour)
+        result = self._run_network(colour, progress, quantiser if self.outscale is None else None, cancel)
         if self.outscale is not None:
             result = imresize(result, output_shape=shape, finish=quantiser)
         alpha = None if planes.alpha is None else imresize(planes.alpha, output_shape=shape)
         return merge_planes(Planes(result, alpha, planes.squeezed))
 
+    def run_unit(self, image: np.ndarray, progress: Progress | None = None,
+                 cancel: threading.Event | None = None) -> np.ndarray:
+        """The network's float32 output, clipped to [0, 1], for an ``HxWxC`` float image in [0, 1]
+        (C = 3, or 1 for a gray network), tiled and run as :meth:`__call__` runs it before
+        quantising: what the tests compare with other implementations."""
+        if self.model.interpolation:
+            raise UsageError(f"{self.name} has no network; call the upscaler on an image")
+        if image.ndim != 3 or not np.issubdtype(image.dtype, np.floating):
+            raise ImageError(None, f"expected an HxWxC float image in [0, 1], got {image.dtype} of shape {image.shape}")
+        self.check_size(*image.shape[:2])
+        return self._run_network(image, progress, lambda rows: np.clip(rows, 0.0, 1.0), cancel)
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.self_ensemble:
-            return self_ensemble_forward(self.backend_runner, x)
-        return self.backend_runner(x)
+            return self_ensemble_forward(self._network_forward, x)
+        return self._network_forward(x)
+
+    def _tiling_note(self, height: int, width: int, tile: int) -> str:
+        why = ("uses context from the whole image" if self.model.tiling != "internal"
+               else "tiles the image itself")
+        bound = "" if self.tile else (f", over the {AUTO_TILE_PIXELS / 1e6:.3g}-megapixel bound of a whole-image run "
+                                      "(memory stays bounded by the tile)")
+        return (f"{self.name}: {self.model.arch} {why}, so tiles may change its output; the {width}x{height} image "
+                f"is tiled by {tile}{bound}")
 
     def _tile_sizes(self, height: int, width: int) -> Iterator[int]:
         """The tile to try first, then smaller ones after each out-of-memory failure."""
@@ -237,11 +296,14 @@ class Upscaler:
         x = to_tensor(image).to(self.device).unsqueeze(0)
         height, width = image.shape[:2]
         with self.backend_runner.session(), torch.inference_mode():
+            shapes = self.backend_runner.shapes.combined(model_shapes(self.model))
             for tile in self._tile_sizes(height, width):
                 overlap = min(self.tile_overlap, max(0, tile // 2 - 1))
+                if tile < max(height, width) and self.model.tiling != TILING_SUPPORTED:
+                    warnings.warn(self._tiling_note(height, width, tile), stacklevel=3)
                 try:
                     return tiled_forward(self._forward, x, self.scale, tile, overlap, progress, finish, cancel,
-                                         self.backend_runner.shapes)
+                                         shapes)
                 except Exception as error:  # noqa: BLE001 (only out-of-memory errors are retried)
                     if not _is_out_of_memory(error) or tile <= MIN_TILE:
                         raise

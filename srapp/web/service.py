@@ -42,7 +42,9 @@ from ..checkpoints import shipped_models, trained_for
 from ..engine.devices import AUTO, device_names
 from ..engine.image_io import HeaderCheck, read_image_with_metadata, write_image
 from ..engine.metadata import ImageMetadata
-from ..engine.models import BICUBIC, BICUBIC_MADE_FOR
+from ..checkpoints.weights import MODEL_SUFFIXES, user_models
+from ..engine.models import BICUBIC, BICUBIC_MADE_FOR, ModelInfo, add_model, describe_file
+from ..locations import models_dir
 from ..engine.precision import PRECISIONS
 from ..engine.precision import available_precisions as precision_choices
 from ..engine.resize import imresize
@@ -95,6 +97,7 @@ class Limits:
     max_pixels: int = 16_000_000  # input pixels per image
     max_output_pixels: int = 256_000_000  # result pixels per image (x4 of the largest input); see UpscaleSettings
     max_batch_files: int = 32
+    max_model_bytes: int = 1 << 30  # an uploaded model file (the largest community models are ~0.5 GB)
     per_device_concurrency: int = 1  # simultaneous runs per device; more wait for a slot
     work_ttl_seconds: float = 3600.0  # results older than this are deleted (a dead server's folder: at the next start)
 
@@ -214,13 +217,18 @@ class _Steps:
 
 
 class WebService:
-    """``extra_models`` serves checkpoints beyond the shipped ones, by name (``{"mine-x4": path}``)."""
+    """Serves the shipped models, the models folder's (``models_folder``, default
+    :func:`srapp.locations.models_dir`), ``extra_models`` by name (``{"mine-x4": path}``), and the
+    model files users upload (:meth:`add_upload`)."""
 
     def __init__(
         self, limits: Limits = Limits(), work_root: Path | None = None, extra_models: dict[str, Path] | None = None,
+        models_folder: Path | None = None,
     ) -> None:
         self.limits = limits
+        self.models_folder = Path(models_folder) if models_folder is not None else models_dir()
         self.extra_models = {name: Path(path) for name, path in (extra_models or {}).items()}
+        self._described: dict[Path, tuple[float, ModelInfo]] = {}
         if work_root is None:
             # A server killed outright (SIGKILL, a crash) could not clean up: its uploads and results
             # go now. Only folders of servers that have ended, by their lock (see work_folders).
@@ -236,13 +244,61 @@ class WebService:
         self._guard = threading.Lock()
 
     # -- models and settings -------------------------------------------------------------------
+    def served_files(self) -> dict[str, Path]:
+        """The model files served by name beyond the shipped ones: the models folder's (read at
+        each call, so a model added meanwhile appears), then ``extra_models`` and uploads."""
+        return {**user_models(self.models_folder), **self.extra_models}
+
     def model_names(self) -> list[str]:
-        return [*shipped_models(), *self.extra_models, BICUBIC]
+        return [*shipped_models(), *self.served_files(), BICUBIC]
+
+    def describe(self, name: str, path: Path) -> ModelInfo | None:
+        """What a served file holds (architecture, scale, licence), read once per version of the
+        file; None when it cannot be read."""
+        try:
+            modified = path.stat().st_mtime
+        except OSError:
+            return None
+        known = self._described.get(path)
+        if known is None or known[0] != modified:
+            known = self._described[path] = (modified, describe_file(name, path, ""))
+        return None if known[1].problem else known[1]
 
     def model_choices(self) -> list[tuple[str, str]]:
-        """(label, name) of every model, the label saying what inputs it is made for."""
+        """(label, name) of every model, the label saying what inputs it is made for, or for a
+        model file its architecture, scale and licence (where it states one)."""
         described = {name: trained_for(name) for name in shipped_models()} | {BICUBIC: BICUBIC_MADE_FOR}
+        for name, path in self.served_files().items():
+            info = self.describe(name, path)
+            if info is not None:
+                described[name] = ", ".join(filter(None, (f"{info.arch} x{info.scale}", info.licence)))
         return [(f"{name} ({described[name]})" if name in described else name, name) for name in self.model_names()]
+
+    def add_upload(self, path: str | Path | None, keep: bool = False) -> str:
+        """Validate an uploaded model file (size, suffix, and that it loads without running any
+        code) and serve it by its name: kept in the models folder when ``keep``, else in this
+        server's work folder until it ends. Returns the name it is served by."""
+        if not path:
+            raise UserError("no model file uploaded")
+        path = Path(path)
+        if path.suffix.lower() not in MODEL_SUFFIXES:
+            raise UserError(f"{path.name}: a model file ends in {', '.join(MODEL_SUFFIXES)}")
+        size = path.stat().st_size
+        if size > self.limits.max_model_bytes:
+            raise UserError(f"{path.name}: {size / 1e6:.4g} MB is over the limit of "
+                            f"{self.limits.max_model_bytes / 1e6:.4g} MB for a model file")
+        name = re.sub(r"[^\w.+-]", "_", path.stem).strip(".") or "model"
+        while name in self.model_names():
+            name += "_"
+        folder = self.models_folder if keep else self.work_root / "models"
+        try:
+            stored, _ = add_model(path, folder, f"{name}{path.suffix.lower()}")
+        except SrappError as error:
+            raise UserError(str(error.about(path.name)) if hasattr(error, "about") else str(error)) from error
+        if not keep:
+            with self._guard:
+                self.extra_models[name] = stored
+        return name
 
     def default_model(self) -> str:
         """The photo model where it is shipped (people bring photos), else the API's default."""
@@ -258,7 +314,7 @@ class WebService:
         upscale = settings.upscale.replace(
             max_output_pixels=min(settings.upscale.max_output_pixels, self.limits.max_output_pixels))
         try:  # a network's scale must be its own (None: its own), as on the command line
-            return Upscaler(self.extra_models.get(settings.model, settings.model), upscale)
+            return Upscaler(self.served_files().get(settings.model, settings.model), upscale)
         except SrappError as error:
             raise UserError(str(error)) from error
 
@@ -335,7 +391,8 @@ class WebService:
         The folders this server knows of (its work folder, the temp folder, the served
         checkpoints' folders) go first and exactly, since their names may hold blanks; then
         anything else that reads as the folders of an absolute path."""
-        known = {self.work_root, Path(tempfile.gettempdir()), *(path.parent for path in self.extra_models.values())}
+        known = {self.work_root, Path(tempfile.gettempdir()), self.models_folder,
+                 *(path.parent for path in self.extra_models.values())}
         for folder in sorted({str(folder.absolute()) for folder in known}, key=len, reverse=True):
             message = message.replace(folder + os.sep, "")
         return _PATH_FOLDERS.sub("", message)

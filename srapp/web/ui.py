@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import anyio
 import gradio as gr
 
+from ..checkpoints.weights import MODEL_SUFFIXES
 from ..engine.models import BICUBIC
 from ..engine.settings import DEFAULT_SETTINGS, UpscaleSettings, parse_whole_number
 from ..errors import Cancelled, SrappError, UsageError
@@ -293,6 +294,17 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
         return await runs.run((request.session_hash, "evaluate"), lambda cancel: service.evaluate(
             image, ground_truth, crop, _gradio_progress(progress), cancel))
 
+    @_user_errors()
+    async def add_model(file, keep):
+        """Validate an uploaded model file and offer it in the model choices (kept in the models
+        folder only when asked)."""
+        name = await anyio.to_thread.run_sync(service.add_upload, file, bool(keep))
+        label = dict((value, label) for label, value in service.model_choices())[name]
+        where = "kept in the models folder" if keep else "for as long as this server runs"
+        choices = service.model_choices()
+        return (gr.update(choices=choices, value=name), gr.update(choices=choices),
+                f"Added **{_markdown_text(label)}**, {where}.")
+
     def cancel_button(tab: str) -> Callable[[gr.Request], str]:
         def cancel(request: gr.Request) -> str:
             return CANCELLED_MESSAGE if runs.cancel((request.session_hash, tab)) else NOTHING_TO_CANCEL
@@ -301,7 +313,8 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
 
     with gr.Blocks(title="srapp", delete_cache=DEFAULT_CACHE_SWEEP) as app:
         gr.Markdown(
-            "# srapp\nSuper-resolution with RCAN and SAN. The result downloads as a lossless PNG; "
+            "# srapp\nSuper-resolution with RCAN and SAN, or your own model (srapp's layouts, or any architecture "
+            "spandrel knows). The result downloads as a lossless PNG; "
             f"inputs up to {service.limits.max_pixels / 1e6:g} megapixels, results up to "
             f"{service.limits.max_output_pixels / 1e6:g} megapixels. The slider compares previews "
             f"(long side at most {PREVIEW_LONG_SIDE} px) of the result and of bicubic."
@@ -315,6 +328,13 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
                         label="Ground truth (optional: adds PSNR / SSIM / LPIPS)", type="filepath", image_mode=None,
                         sources=["upload", "clipboard"]))
                     controls = settings_controls()
+                    with gr.Accordion("Use your own model", open=False):
+                        model_file = gr.File(label="Model file (ESRGAN, Compact, SPAN, SwinIR, HAT, DAT, OmniSR, "
+                                             "RealPLKSR, RCAN, ...)", file_types=list(MODEL_SUFFIXES),
+                                             type="filepath", elem_id="model-file")
+                        keep_model = gr.Checkbox(False, label="Keep it in my models folder")
+                        add_button = gr.Button("Add model", elem_id="add-model-button")
+                        model_status = gr.Markdown(elem_id="model-status")
                     with gr.Row():
                         run = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
                         stop = gr.Button("Cancel", variant="stop", elem_id="cancel-button")
@@ -352,6 +372,8 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
                               api_visibility="private")
             stop_batch.click(cancel_button("batch"), None, batch_status, cancels=[batch_run], queue=False,
                              api_visibility="private")
+        add_button.click(add_model, [model_file, keep_model], [controls[0], batch_controls[0], model_status],
+                         api_visibility="private")
 
         with gr.Row(visible=False):  # API-only endpoints: uploads in, srapp's own PNG out
             api_image, api_truth = gr.File(type="filepath"), gr.File(type="filepath")

@@ -1,7 +1,7 @@
 """What runs a network on a tile: PyTorch, or OpenVINO where it is faster.
 
-A backend takes a ``(1, 3, h, w)`` float32 tensor in [0, 1] and returns the network's
-``(1, 3, s*h, s*w)`` float32 output; the engine does tiling, blending and self-ensemble around
+A backend takes a ``(1, C, h, w)`` float32 tensor in [0, 1] (C: the model's input channels) and
+returns the network's ``(1, C', s*h, s*w)`` float32 output; the engine does tiling, blending and self-ensemble around
 it, so every feature works on every backend. :func:`build_backend` resolves the backend and the
 precision (through :mod:`srapp.engine.precision`, asked for the backend that runs) once per
 :class:`srapp.Upscaler`.
@@ -20,7 +20,7 @@ import torch
 
 from ...checkpoints import LoadedModel
 from ...errors import UsageError
-from ..precision import AUTO, resolve_precision
+from ..precision import AUTO, resolve_precision, unsafe_precisions
 from ..tiling import ShapePolicy
 
 BACKENDS = (AUTO, "torch", "openvino")
@@ -52,8 +52,10 @@ def build_backend(
     if requested not in BACKENDS:
         raise UsageError(f"unknown backend {requested!r}; choose one of {', '.join(BACKENDS)}")
 
+    unsafe = unsafe_precisions(model.supports_fp16, model.supports_bf16)
+
     def torch_backend() -> tuple[Backend, list[str]]:
-        resolved = resolve_precision(precision, device)
+        resolved = resolve_precision(precision, device, unsafe=unsafe, arch=model.arch)
         return TorchBackend(model.network, resolved.precision, device, threads), _notes(resolved.warning)
 
     if requested == "torch" or (requested == AUTO and device.type != "cpu"):
@@ -63,16 +65,17 @@ def build_backend(
     from . import openvino
 
     problem = openvino.missing_reason()
-    if problem is None and (failure := openvino.known_failure(model.network)) is not None:
-        problem = openvino.cannot_convert(model.network, failure)
+    if problem is None and (failure := openvino.known_failure(model.network, model.arch)) is not None:
+        problem = openvino.cannot_convert(model.arch, failure)
     if problem is not None:
         if requested == "openvino":
             raise openvino.refusal(problem)
         backend, notes = torch_backend()
         return backend, [openvino.fallback_note(problem), *notes]
-    resolved = resolve_precision(precision, device, backend="openvino")
+    resolved = resolve_precision(precision, device, backend="openvino", unsafe=unsafe, arch=model.arch)
     fallback = torch_backend if requested == AUTO else None
-    return openvino.OpenVINOBackend(model.network, resolved.precision, threads, fallback), _notes(resolved.warning)
+    return openvino.OpenVINOBackend(model.network, resolved.precision, threads, fallback, openvino.GraphInput.of(model)), \
+        _notes(resolved.warning)
 
 
 __all__ = ["BACKENDS", "Backend", "build_backend"]

@@ -34,6 +34,7 @@ import functools
 import hashlib
 import inspect
 import itertools
+import math
 import os
 import queue
 import sys
@@ -52,6 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...checkpoints.descriptor import NO_REQUIREMENTS, LoadedModel, SizeRequirements
 from ...errors import UsageError
 from ...locations import cache_root
 from ..tiling import SHAPE_STEP, ShapePolicy
@@ -66,6 +68,46 @@ OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16"}
 _CONVERSION_VERSION = "2"  # part of every disk fingerprint: a change here retires older files
 
 Shape = tuple[int, int, int, int]
+EXAMPLE_SIDE = 64
+# Architectures whose conversion crashes the process (a segmentation fault inside OpenVINO, which
+# no exception handler can catch): they run with torch. Measured with OpenVINO 2026.4 on spandrel
+# 0.4.2's DAT (in convert_model, the per-shape export after the symbolic one fails) and PLKSR
+# (RealPLKSR).
+CRASHING_CONVERSIONS = {
+    "DAT": "OpenVINO 2026.4 crashes converting DAT (segmentation fault), so it is not tried",
+    "PLKSR": "OpenVINO 2026.4 crashes converting PLKSR (segmentation fault), so it is not tried",
+}  # the example input of the symbolic export
+
+
+@dataclass(frozen=True)
+class GraphInput:
+    """What the graph of a network takes: its input channels, the sides its exported graph
+    admits (the descriptor's :attr:`~srapp.checkpoints.LoadedModel.graph_requirements`), and the
+    architecture's name for messages."""
+
+    channels: int = 3
+    requirements: SizeRequirements = NO_REQUIREMENTS
+    arch: str = "network"
+
+    @classmethod
+    def of(cls, model: LoadedModel) -> GraphInput:
+        return cls(model.input_channels, model.graph_requirements, model.arch)
+
+    def steps(self) -> list[int]:
+        """The side steps to try for the symbolic export, finest first: multiples of the graph's own."""
+        multiple = self.requirements.multiple_of
+        return sorted({math.lcm(multiple, step) for step in SYMBOLIC_STEPS})
+
+    def symbolic_minimum(self) -> int:
+        return max(SYMBOLIC_MIN, self.requirements.minimum)
+
+
+_GRAPHS: weakref.WeakKeyDictionary[nn.Module, GraphInput] = weakref.WeakKeyDictionary()
+
+
+def graph_input(network: nn.Module) -> GraphInput:
+    """What an :class:`OpenVINOBackend` was told the network takes (3 channels, any side, if none)."""
+    return _GRAPHS.get(network) or GraphInput(arch=type(network).__name__)
 
 
 class ConversionFailed(Exception):
@@ -201,22 +243,26 @@ def _state(network: nn.Module) -> _NetworkState:
         return state
 
 
-def known_failure(network: nn.Module) -> str | None:
-    """Why the network (at its current weights) failed to convert before, or None."""
-    return _state(network).failure
+def known_failure(network: nn.Module, arch: str | None = None) -> str | None:
+    """Why the network (at its current weights) failed to convert before, or will (its
+    architecture ``arch`` crashes the converter), or None."""
+    return CRASHING_CONVERSIONS.get(arch or "") or _state(network).failure
 
 
 # --- conversion ------------------------------------------------------------------------------
 
 def _export(network: nn.Module, shape: Shape | None, step: int = 1) -> Any:
     """The OpenVINO model of ``network``: for exactly ``shape``, or (``None``) for every side that
-    is a multiple of ``step`` from SYMBOLIC_MIN to SYMBOLIC_MAX."""
+    is a multiple of ``step`` from the graph's minimum (at least SYMBOLIC_MIN) to SYMBOLIC_MAX."""
     dynamic = None
     if shape is None:
-        rows, cols = (torch.export.Dim(name, min=-(-SYMBOLIC_MIN // step), max=SYMBOLIC_MAX // step)
+        graph = graph_input(network)
+        minimum = graph.symbolic_minimum()
+        rows, cols = (torch.export.Dim(name, min=-(-minimum // step), max=SYMBOLIC_MAX // step)
                       for name in ("rows", "cols"))
         dynamic = ({2: rows, 3: cols},) if step == 1 else ({2: step * rows, 3: step * cols},)
-        shape = (1, 3, 64, 64)
+        side = -(-max(EXAMPLE_SIDE, minimum) // step) * step
+        shape = (1, graph.channels, side, side)
     example = torch.rand(shape, generator=torch.Generator().manual_seed(0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on code it specialises
@@ -285,7 +331,9 @@ def _cached_export(
         return _export(network, shape, step)
     if state.fingerprint is None:
         state.fingerprint = network_fingerprint(network)
-    name = f"{state.fingerprint}-{f'any{step}' if shape is None else f'{shape[2]}x{shape[3]}'}"
+    minimum = graph_input(network).symbolic_minimum()
+    sides = f"any{step}" + (f"from{minimum}" if minimum != SYMBOLIC_MIN else "")
+    name = f"{state.fingerprint}-{sides if shape is None else f'{shape[2]}x{shape[3]}'}"
     path, refused = folder / "models" / f"{name}.xml", folder / "models" / f"{name}.refused"
     model = _read(path) if path.is_file() else None
     if model is not None:
@@ -310,7 +358,7 @@ def _symbolic(network: nn.Module, state: _NetworkState, folder: Path | None) -> 
     it admits none); caller holds the network's lock."""
     if state.symbolic is not None:
         return
-    for step in SYMBOLIC_STEPS:
+    for step in graph_input(network).steps():
         try:
             state.symbolic, state.side_step = _cached_export(network, state, None, folder, step), step
             return
@@ -332,7 +380,8 @@ def side_step(network: nn.Module) -> int:
 def _model_for(network: nn.Module, state: _NetworkState, shape: Shape, folder: Path | None) -> Any:
     """A converted model with its input fixed to ``shape``; caller holds the network's lock."""
     _symbolic(network, state, folder)
-    symbolic_fits = all(side % state.side_step == 0 and SYMBOLIC_MIN <= side <= SYMBOLIC_MAX for side in shape[2:])
+    minimum = graph_input(network).symbolic_minimum()
+    symbolic_fits = all(side % state.side_step == 0 and minimum <= side <= SYMBOLIC_MAX for side in shape[2:])
     if symbolic_fits and state.symbolic is not False:
         model = state.symbolic.clone()
     else:
@@ -442,10 +491,13 @@ class OpenVINOBackend:
         precision: str,
         threads: int | None = None,
         fallback: Callable[[], tuple[Any, list[str]]] | None = None,
+        graph: GraphInput | None = None,
     ) -> None:
         if precision not in OPENVINO_HINTS:
             raise UsageError(f"the openvino backend runs fp32 or bf16, not {precision}")
         self.network, self._precision = network, precision
+        self.graph = graph or graph_input(network)
+        _GRAPHS[network] = self.graph
         self.threads = threads or torch.get_num_threads()
         self._fallback_factory, self._fallback = fallback, None
         self._fallback_lock = threading.Lock()
@@ -464,10 +516,10 @@ class OpenVINOBackend:
     @property
     def shapes(self) -> ShapePolicy:
         """Tiles in steps of SHAPE_STEP, sides in the network's side step (asking for it exports
-        the network)."""
+        the network) and at least the graph's minimum."""
         if self._fallback is not None:
             return self._fallback.shapes
-        return ShapePolicy(SHAPE_STEP, side_step(self.network))
+        return ShapePolicy(SHAPE_STEP, side_step(self.network), self.graph.requirements.minimum)
 
     def session(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()  # no state outside each call
@@ -503,7 +555,7 @@ class OpenVINOBackend:
             raise
 
     def _fall_back(self, reason: str) -> None:
-        problem = cannot_convert(self.network, reason)
+        problem = cannot_convert(self.graph.arch, reason)
         if self._fallback_factory is None:
             raise refusal(problem)
         with self._fallback_lock:
@@ -514,8 +566,8 @@ class OpenVINOBackend:
                 self._fallback = backend
 
 
-def cannot_convert(network: nn.Module, reason: str) -> str:
-    return f"OpenVINO cannot convert {type(network).__name__} ({reason})"
+def cannot_convert(arch: str, reason: str) -> str:
+    return f"OpenVINO cannot convert {arch} ({reason})"
 
 
 def fallback_note(problem: str) -> str:
@@ -529,7 +581,7 @@ def refusal(problem: str) -> UsageError:
 
 
 __all__ = [
-    "CACHE_ENV", "ConversionFailed", "OpenVINOBackend", "cache_dir", "cannot_convert", "compiled_model",
+    "CACHE_ENV", "ConversionFailed", "GraphInput", "OpenVINOBackend", "cache_dir", "cannot_convert", "compiled_model",
     "cpu_has_fast_bf16", "fallback_note", "known_failure", "missing_reason", "network_fingerprint", "refusal",
     "side_step",
 ]
