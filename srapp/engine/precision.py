@@ -17,6 +17,13 @@ The policy (every question takes the ``backend`` that runs, ``torch`` or ``openv
 * ``bf16`` asked for where it is slow runs in float32, with a warning: an option file or a
   command line written for bf16 hardware must not run several times slower on another machine.
 * ``fp16`` needs CUDA; on a CPU it is refused.
+* ``int8`` runs on the CPU with OpenVINO (the network quantised by NNCF,
+  :mod:`srapp.engine.backends.quantize`); with torch (OpenVINO missing, or unable to convert the
+  network) or without NNCF it runs in float32, with a warning; on CUDA it is refused. ``auto`` on
+  the OpenVINO backend runs int8 instead of what it would run otherwise only for a network whose
+  measured Set5 change from fp32 to int8 (the gate record of a shipped model) is within
+  :data:`INT8_GATE_DB`, and only where int8 is measured faster than that alternative on this CPU;
+  a network without a record (a user's or a foreign model) gets int8 only when asked for.
 """
 
 from __future__ import annotations
@@ -29,13 +36,14 @@ import torch
 from ..errors import UsageError
 
 AUTO = "auto"
-PRECISIONS = (AUTO, "fp32", "bf16", "fp16")
+PRECISIONS = (AUTO, "fp32", "bf16", "fp16", "int8")
+INT8_GATE_DB = 0.05  # the most Set5 Y-PSNR a model may lose to int8 for auto to run it
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast(precision: str, device_type: str) -> contextlib.AbstractContextManager:
     """Autocast to a resolved ``precision``'s dtype on ``device_type``; nothing for fp32."""
-    if precision == "fp32":
+    if precision in ("fp32", "int8"):  # int8 is not torch's: its backend computes it
         return contextlib.nullcontext()
     return torch.autocast(device_type, dtype=AUTOCAST_DTYPES[precision])
 
@@ -75,11 +83,31 @@ def check_precision(requested: str) -> str:
     return requested
 
 
+def int8_missing_reason(backend: str) -> str | None:
+    """Why ``backend`` cannot run int8 here, or None."""
+    if backend != "openvino":
+        return "int8 runs on the openvino backend only"
+    from .backends.quantize import missing_reason
+
+    return missing_reason()
+
+
+def int8_within_gate(change_db: float) -> bool:
+    """Whether a model's measured Set5 change from fp32 to int8 lets ``auto`` run it in int8."""
+    return change_db >= -INT8_GATE_DB
+
+
 def resolve_precision(requested: str, device: torch.device, backend: str = "torch") -> ResolvedPrecision:
-    """What ``requested`` (one of :data:`PRECISIONS`) runs as on ``device`` with ``backend``."""
+    """What ``requested`` (one of :data:`PRECISIONS`) runs as on ``device`` with ``backend``
+    (``auto`` before the int8 gate, which needs the network: :func:`srapp.engine.backends.build_backend`)."""
     check_precision(requested)
     if requested == "fp16" and device.type != "cuda":
         raise UsageError("fp16 needs a CUDA device; use fp32 or auto on a CPU")
+    if requested == "int8":
+        if device.type != "cpu":
+            raise UsageError(f"int8 runs on the CPU (with OpenVINO), not on {device}; use fp32, bf16, fp16 or auto")
+        reason = int8_missing_reason(backend)
+        return ResolvedPrecision("int8") if reason is None else ResolvedPrecision("fp32", f"{reason}; running fp32")
     if requested == AUTO:
         return ResolvedPrecision("bf16" if bf16_is_fast(device, backend) else "fp32")
     if requested == "bf16" and not bf16_is_fast(device, backend):
@@ -89,10 +117,18 @@ def resolve_precision(requested: str, device: torch.device, backend: str = "torc
 
 def available_precisions(device: torch.device) -> list[str]:
     """The precisions worth offering on ``device``: auto and fp32 always, bf16 where it is fast,
-    fp16 on CUDA."""
+    fp16 on CUDA, int8 on a CPU with OpenVINO and NNCF."""
     offered = [AUTO, "fp32"]
     if bf16_is_fast(device):
         offered.append("bf16")
     if device.type == "cuda":
         offered.append("fp16")
+    if device.type == "cpu" and _int8_installed():
+        offered.append("int8")
     return offered
+
+
+def _int8_installed() -> bool:
+    from .backends.openvino import missing_reason as openvino_missing
+
+    return openvino_missing() is None and int8_missing_reason("openvino") is None
