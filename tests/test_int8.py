@@ -89,6 +89,10 @@ def serialized(model) -> tuple[str, bytes]:
         return re.sub(r'name="([A-Za-z]+)_[0-9]+"', r'name="\1"', path.read_text()), path.with_suffix(".bin").read_bytes()
 
 
+def consumers(node) -> list:
+    return [target.get_node() for output in node.outputs() for target in output.get_target_inputs()]
+
+
 def smooth(height: int, width: int, seed: int = 0) -> np.ndarray:
     return natural_image(height, width, seed)
 
@@ -147,7 +151,7 @@ def test_only_the_other_convolutions_get_int8_inputs(rcan):
     quantised_inputs = set()
     for op in quantised.get_ordered_ops():
         if op.get_type_name() == "FakeQuantize":
-            for target in quantize._consumers(op):
+            for target in consumers(op):
                 assert target.get_type_name() == "Convolution", target.get_type_name()
                 quantised_inputs.add(target.get_friendly_name())
     convolutions = {op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"}
@@ -163,7 +167,7 @@ def test_san_keeps_its_second_order_statistics_and_non_local_attention_in_float(
     assert {"ScaledDotProductAttention", "ReduceSum", "Divide"} <= types  # attention; the covariance's iterations
     quantised = quantize.quantize(model, quantize.calibration_patches(2, count=2))
     targets = {target.get_type_name() for op in quantised.get_ordered_ops() if op.get_type_name() == "FakeQuantize"
-               for target in quantize._consumers(op)}
+               for target in consumers(op)}
     assert targets == {"Convolution"}
 
 
@@ -354,3 +358,8 @@ def test_every_shipped_model_is_gated_and_its_int8_stays_close_to_fp32(name, mon
         lr = np.round(np.clip(imresize(hr / 255.0, scale=1 / scale), 0, 1) * 255).astype(np.uint8)
         changes.append(psnr(int8(lr), hr, scale, y_channel=True) - psnr(fp32(lr), hr, scale, y_channel=True))
     assert np.mean(changes) >= -GENERATED_INT8_MARGIN_DB, changes
+
+
+def test_int8_refuses_inputs_outside_the_symbolic_sides(rcan):
+    with pytest.raises(UsageError, match="int8 runs inputs of 4 to 4096 pixels a side, not 3x9"):
+        srapp.Upscaler(rcan, backend="openvino", precision="int8", device="cpu")(np.zeros((3, 9, 3), np.uint8))

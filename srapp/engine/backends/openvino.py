@@ -24,8 +24,8 @@ Caching, so that conversion and compilation happen once per network and shape:
 
 Precision goes to the CPU plugin's ``INFERENCE_PRECISION_HINT`` (``f32`` or ``bf16``), threads to
 ``INFERENCE_NUM_THREADS``; ``int8`` runs the symbolic model quantised by :mod:`.quantize` (its
-float layers in f32), cached on disk beside the float IR. A compiled model serves several threads at once, each call with an
-inference request of its own.
+float layers in f32), cached on disk beside the float IR. A compiled model serves several threads
+at once, each call with an inference request of its own.
 """
 
 from __future__ import annotations
@@ -336,13 +336,16 @@ def _model_for(network: nn.Module, state: _NetworkState, shape: Shape, folder: P
     """A converted model (quantised for int8) with its input fixed to ``shape``; caller holds the
     network's lock."""
     _symbolic(network, state, folder)
+    symbolic_fits = all(side % state.side_step == 0 and SYMBOLIC_MIN <= side <= SYMBOLIC_MAX for side in shape[2:])
     if precision == "int8":
         from .quantize import quantized_model
 
+        if not symbolic_fits:  # the quantised network is the symbolic one
+            raise UsageError(f"int8 runs inputs of {SYMBOLIC_MIN} to {SYMBOLIC_MAX} pixels a side, not "
+                             f"{shape[2]}x{shape[3]}; use fp32 or bf16")
         model = quantized_model(network, state, folder).clone()
         model.reshape({0: list(shape)})
         return model
-    symbolic_fits = all(side % state.side_step == 0 and SYMBOLIC_MIN <= side <= SYMBOLIC_MAX for side in shape[2:])
     if symbolic_fits and state.symbolic is not False:
         model = state.symbolic.clone()
     else:

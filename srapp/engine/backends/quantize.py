@@ -78,7 +78,7 @@ def missing_reason() -> str | None:
     try:
         _nncf()
     except ImportError as error:
-        return f"int8 needs NNCF (pip install 'srapp[int8]' or nncf): {error}"
+        return f"int8 needs NNCF (pip install nncf==3.4.0): {error}"
     return None
 
 
@@ -125,10 +125,6 @@ def calibration_patches(
 
 
 # --- the quantisation ------------------------------------------------------------------------
-
-def _consumers(node: Any) -> list[Any]:
-    return [target.get_node() for output in node.outputs() for target in output.get_target_inputs()]
-
 
 def float_convolutions(model: Any) -> dict[str, list[str]]:
     """The convolutions :data:`RECIPE` keeps in float, by role: the first (``head``: it reads the
