@@ -82,6 +82,7 @@ def test_fp16_and_unknown_precisions_are_refused():
 ])
 def test_web_app_offers_bf16_only_where_it_is_fast(monkeypatch, fast, cuda, offered):
     monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": fast)
+    monkeypatch.setattr(precision_module, "_int8_installed", lambda: False)  # int8's offer: tests/test_int8.py
     monkeypatch.setattr(service, "available_devices", lambda: ["auto", "cpu"] + (["cuda:0"] if cuda else []))
     assert service.available_precisions() == offered
 

@@ -60,7 +60,7 @@ def test_web_defaults_are_the_settings_defaults():
     ({"outscale": math.inf}, "outscale must be a positive finite number"),
     ({"outscale": math.nan}, "outscale must be a positive finite number"),
     ({"outscale": 0}, "outscale must be a positive finite number"),
-    ({"precision": "int8"}, "unknown precision 'int8'"),
+    ({"precision": "int4"}, "unknown precision 'int4'"),
     ({"backend": "tensorflow"}, "unknown backend 'tensorflow'"),
     ({"threads": 0}, "threads must be >= 1"),
     ({"colour": "red"}, "unknown setting colour"),

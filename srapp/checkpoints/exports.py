@@ -31,7 +31,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import safetensors.torch
@@ -49,6 +49,8 @@ FORMAT_SUFFIXES = {".onnx": "onnx", ".xml": "openvino", ".safetensors": "safeten
 ONNX_OPSET = 17
 TRACE_SIDE = 32  # input side the graphs are traced at
 INPUT_NAME, OUTPUT_NAME = "input", "output"
+# (the loaded model, its converted OpenVINO model) -> (the model to write, notes on what changed)
+OpenVINOTransform = Callable[[LoadedModel, Any], tuple[Any, tuple[str, ...]]]
 # safetensors weights: "stored" keeps the storage of an srapp source file (float32 for other layouts)
 STORAGES = {**STORAGE_DTYPES, "stored": None}
 
@@ -149,8 +151,11 @@ def export_onnx(model: LoadedModel, output: str | os.PathLike, opset: int = ONNX
     return Export("onnx", (output,), traced_graph_notes(model, "onnx"))
 
 
-def export_openvino(model: LoadedModel, output: str | os.PathLike) -> Export:
-    """Write the network as OpenVINO IR: ``output`` (.xml) and the .bin of the same stem."""
+def export_openvino(model: LoadedModel, output: str | os.PathLike,
+                    transform: OpenVINOTransform | None = None) -> Export:
+    """Write the network as OpenVINO IR: ``output`` (.xml) and the .bin of the same stem.
+    ``transform`` (int8 quantisation, which the engine supplies) turns the converted model into the
+    one written, with notes on what it changed."""
     import openvino  # imported here: it is large, and only this export needs it
 
     network, xml_path = _network(model), Path(output)
@@ -165,6 +170,10 @@ def export_openvino(model: LoadedModel, output: str | os.PathLike) -> Export:
     unfuse_attention(converted)
     converted.input(0).get_tensor().set_names({INPUT_NAME})
     converted.output(0).get_tensor().set_names({OUTPUT_NAME})
+    notes = traced_graph_notes(model, "openvino")
+    if transform is not None:
+        converted, added = transform(model, converted)
+        notes += added
     bin_path = xml_path.with_suffix(".bin")
     xml_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=xml_path.parent, prefix=f".{xml_path.name}.") as folder:
@@ -176,7 +185,7 @@ def export_openvino(model: LoadedModel, output: str | os.PathLike) -> Export:
         # the .bin first: the .xml is what readers open, and it is never there without its weights
         os.replace(staged.with_suffix(".bin"), bin_path)
         os.replace(staged, xml_path)
-    return Export("openvino", (xml_path, bin_path), traced_graph_notes(model, "openvino"))
+    return Export("openvino", (xml_path, bin_path), notes)
 
 
 def unfuse_attention(converted: Any) -> None:
@@ -259,11 +268,15 @@ def stored_dtype(checkpoint: Mapping[str, Any]) -> torch.dtype | None:
 def export_model(
     source: str | os.PathLike, output: str | os.PathLike, format: str | None = None,
     storage: str = "fp32", opset: int = ONNX_OPSET,
+    openvino_transform: OpenVINOTransform | None = None,
 ) -> Export:
     """Export a shipped model or checkpoint file to ``output`` in ``format`` (by default the one
     its suffix names, :func:`export_format`). ``storage`` picks the safetensors weights
-    (:data:`STORAGES`); ``opset`` the ONNX opset."""
+    (:data:`STORAGES`); ``opset`` the ONNX opset; ``openvino_transform`` the ``transform`` of
+    :func:`export_openvino` (refused for other formats)."""
     format = export_format(output, format)
+    if openvino_transform is not None and format != "openvino":
+        raise UsageError(f"{output}: int8 is for the openvino format, not {format}")
     if storage not in STORAGES:
         raise UsageError(f"unknown storage {storage!r}; choices: {', '.join(STORAGES)}")
     path = model_file(source)
@@ -275,7 +288,7 @@ def export_model(
     if format == "onnx":
         return export_onnx(model, output, opset)
     if format == "openvino":
-        return export_openvino(model, output)
+        return export_openvino(model, output, openvino_transform)
     if format == "official":
         return export_official(model, output)
     dtype = stored_dtype(checkpoint) if storage == "stored" else STORAGES[storage]

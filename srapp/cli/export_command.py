@@ -17,7 +17,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser(
         "export", help="write a model as ONNX, OpenVINO IR, the official layout or safetensors",
         description="Write a model as a file other tools load: onnx (onnxruntime; dynamic batch, height and width), "
-        "openvino (IR .xml + .bin), official (the authors' RCAN / SAN state dict, which spandrel and chaiNNer "
+        "openvino (IR .xml + .bin; --precision int8 quantises it), official (the authors' RCAN / SAN state dict, which spandrel and chaiNNer "
         "load for RCAN), safetensors (srapp's weights with the configuration in the metadata). "
         "Exit status: 0 written, 2 usage error or a model the format cannot hold.",
     )
@@ -29,12 +29,25 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                         help="safetensors weights: fp32, fp16, int8 (srapp's per-channel int8), or stored "
                         "(as the srapp source file stores them) (default: %(default)s)")
     parser.add_argument("--opset", type=int, default=ONNX_OPSET, help="ONNX opset (default: %(default)s)")
+    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                        help="openvino: fp32, or int8 (quantised by NNCF, the layers it is sensitive in kept in "
+                        "float) (default: %(default)s)")
+    parser.add_argument("--calibration", type=Path, metavar="DIR",
+                        help="int8: calibrate on the images of DIR (default: scikit-image's bundled samples)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    transform = None
+    if args.precision == "int8":
+        from ..engine.backends.quantize import export_transform
+
+        transform = export_transform(args.calibration)
+    elif args.calibration is not None:
+        raise UsageError("--calibration is for --precision int8")
     try:
-        export = export_model(args.model, args.output, args.format, storage=args.storage, opset=args.opset)
+        export = export_model(args.model, args.output, args.format, storage=args.storage, opset=args.opset,
+                              openvino_transform=transform)
     except OSError as error:  # reading the model raises CheckpointError: this is the output
         raise UsageError(f"{args.output}: cannot be written ({error.strerror or error})") from error
     for path in export.paths:

@@ -26,7 +26,8 @@ def add_model_options(parser: argparse.ArgumentParser, default_model: str = DEFA
     parser.add_argument("--tile-overlap", type=int, default=DEFAULT_SETTINGS.tile_overlap,
                         help="context pixels shared by neighbouring tiles (default: %(default)s)")
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_SETTINGS.precision,
-                        help="auto (bf16 where it is fast, else fp32), fp32, bf16, fp16 (CUDA) (default: %(default)s)")
+                        help="auto (bf16 where it is fast, else fp32; int8 for a shipped model where it is measured "
+                        "safe and faster), fp32, bf16, fp16 (CUDA), int8 (CPU, OpenVINO) (default: %(default)s)")
     parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_SETTINGS.backend,
                         help="what runs the network (auto: the fastest available) (default: %(default)s)")
     parser.add_argument("--device", default=DEFAULT_SETTINGS.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")

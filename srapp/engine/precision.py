@@ -20,6 +20,13 @@ The policy (every question takes the ``backend`` that runs, ``torch`` or ``openv
 * A model whose architecture does not compute correctly in fp16 or bf16 (its descriptor's
   ``supports_fp16`` / ``supports_bf16``: spandrel states it for SwinIR, HAT, DAT, RCAN, ...) never
   gets that precision from ``auto``; asked for explicitly, it runs in float32 with a warning.
+* ``int8`` runs on the CPU with OpenVINO (the network quantised by NNCF,
+  :mod:`srapp.engine.backends.quantize`); with torch (OpenVINO missing, or unable to convert the
+  network) or without NNCF it runs in float32, with a warning; on CUDA it is refused. ``auto`` on
+  the OpenVINO backend runs int8 instead of what it would run otherwise only for a network whose
+  measured Set5 change from fp32 to int8 (the gate record of a shipped model) is within
+  :data:`INT8_GATE_DB`, and only where int8 is measured faster than that alternative on this CPU;
+  a network without a record (a user's or a foreign model) gets int8 only when asked for.
 """
 
 from __future__ import annotations
@@ -33,13 +40,14 @@ import torch
 from ..errors import UsageError
 
 AUTO = "auto"
-PRECISIONS = (AUTO, "fp32", "bf16", "fp16")
+PRECISIONS = (AUTO, "fp32", "bf16", "fp16", "int8")
+INT8_GATE_DB = 0.05  # the most Set5 Y-PSNR a model may lose to int8 for auto to run it
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast(precision: str, device_type: str) -> contextlib.AbstractContextManager:
     """Autocast to a resolved ``precision``'s dtype on ``device_type``; nothing for fp32."""
-    if precision == "fp32":
+    if precision in ("fp32", "int8"):  # int8 is not torch's: its backend computes it
         return contextlib.nullcontext()
     return torch.autocast(device_type, dtype=AUTOCAST_DTYPES[precision])
 
@@ -84,13 +92,33 @@ def unsafe_precisions(supports_fp16: bool, supports_bf16: bool) -> frozenset[str
     return frozenset(name for name, safe in (("fp16", supports_fp16), ("bf16", supports_bf16)) if not safe)
 
 
+def int8_missing_reason(backend: str) -> str | None:
+    """Why ``backend`` cannot run int8 here, or None."""
+    if backend != "openvino":
+        return "int8 runs on the openvino backend only"
+    from .backends.quantize import missing_reason
+
+    return missing_reason()
+
+
+def int8_within_gate(change_db: float) -> bool:
+    """Whether a model's measured Set5 change from fp32 to int8 lets ``auto`` run it in int8."""
+    return change_db >= -INT8_GATE_DB
+
+
 def resolve_precision(requested: str, device: torch.device, backend: str = "torch",
                       unsafe: Collection[str] = (), arch: str = "this model") -> ResolvedPrecision:
     """What ``requested`` (one of :data:`PRECISIONS`) runs as on ``device`` with ``backend``, for
-    a model (``arch``) that is not safe in the precisions ``unsafe``."""
+    a model (``arch``) that is not safe in the precisions ``unsafe`` (``auto`` before the int8
+    gate, which needs the network: :func:`srapp.engine.backends.build_backend`)."""
     check_precision(requested)
     if requested == "fp16" and device.type != "cuda":
         raise UsageError("fp16 needs a CUDA device; use fp32 or auto on a CPU")
+    if requested == "int8":
+        if device.type != "cpu":
+            raise UsageError(f"int8 runs on the CPU (with OpenVINO), not on {device}; use fp32, bf16, fp16 or auto")
+        reason = int8_missing_reason(backend)
+        return ResolvedPrecision("int8") if reason is None else ResolvedPrecision("fp32", f"{reason}; running fp32")
     if requested == AUTO:
         return ResolvedPrecision("bf16" if bf16_is_fast(device, backend) and "bf16" not in unsafe else "fp32")
     if requested in unsafe:
@@ -103,10 +131,18 @@ def resolve_precision(requested: str, device: torch.device, backend: str = "torc
 
 def available_precisions(device: torch.device) -> list[str]:
     """The precisions worth offering on ``device``: auto and fp32 always, bf16 where it is fast,
-    fp16 on CUDA."""
+    fp16 on CUDA, int8 on a CPU with OpenVINO and NNCF."""
     offered = [AUTO, "fp32"]
     if bf16_is_fast(device):
         offered.append("bf16")
     if device.type == "cuda":
         offered.append("fp16")
+    if device.type == "cpu" and _int8_installed():
+        offered.append("int8")
     return offered
+
+
+def _int8_installed() -> bool:
+    from .backends.openvino import missing_reason as openvino_missing
+
+    return openvino_missing() is None and int8_missing_reason("openvino") is None

@@ -48,7 +48,8 @@ class UpscaleSettings:
     network's). ``tile``: ``None`` runs inputs up to 512x512 whole and tiles larger ones by
     :data:`DEFAULT_TILE`; ``0`` always runs whole; ``N`` tiles by ``N`` input pixels, with
     ``tile_overlap`` pixels of shared context. ``precision``: ``auto`` (bf16 where it is fast, else
-    fp32), ``fp32``, ``bf16`` or ``fp16`` (CUDA only); see :mod:`srapp.engine.precision`.
+    fp32; int8 where a shipped model's gate allows it), ``fp32``, ``bf16``, ``fp16`` (CUDA only) or
+    ``int8`` (CPU, OpenVINO); see :mod:`srapp.engine.precision`.
     ``backend``: what runs the network (``auto``: the fastest available, see
     :mod:`srapp.engine.backends`). ``device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
     ``self_ensemble``: the mean over the 8 flips/rotations (RCAN+/SAN+), 8x the work.

@@ -8,7 +8,9 @@ precision (through :mod:`srapp.engine.precision`, asked for the backend that run
 
 ``auto``: on a CPU, OpenVINO (:mod:`.openvino`) where it is installed and converts the network,
 else torch with one warning saying why; on CUDA, torch. ``openvino`` asked for explicitly needs a
-CPU and OpenVINO, and a network it converts (a UsageError otherwise).
+CPU and OpenVINO, and a network it converts (a UsageError otherwise). Precision ``auto`` on
+OpenVINO runs int8 where the model's gate record and a race on this CPU allow it
+(:func:`.quantize.auto_runs_int8`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 
 from ...checkpoints import LoadedModel
 from ...errors import UsageError
-from ..precision import AUTO, resolve_precision, unsafe_precisions
+from ..precision import AUTO, ResolvedPrecision, resolve_precision, unsafe_precisions
 from ..tiling import ShapePolicy
 
 BACKENDS = (AUTO, "torch", "openvino")
@@ -58,6 +60,8 @@ def build_backend(
         resolved = resolve_precision(precision, device, unsafe=unsafe, arch=model.arch)
         return TorchBackend(model.network, resolved.precision, device, threads), _notes(resolved.warning)
 
+    if requested == "torch" and precision == "int8":
+        raise UsageError("int8 runs on the openvino backend; use backend openvino or auto")
     if requested == "torch" or (requested == AUTO and device.type != "cpu"):
         return torch_backend()
     if device.type != "cpu":
@@ -73,6 +77,11 @@ def build_backend(
         backend, notes = torch_backend()
         return backend, [openvino.fallback_note(problem), *notes]
     resolved = resolve_precision(precision, device, backend="openvino", unsafe=unsafe, arch=model.arch)
+    if precision == AUTO:
+        from .quantize import auto_runs_int8
+
+        if auto_runs_int8(model.network, resolved.precision, threads):
+            resolved = ResolvedPrecision("int8")
     fallback = torch_backend if requested == AUTO else None
     return openvino.OpenVINOBackend(model.network, resolved.precision, threads, fallback, openvino.GraphInput.of(model)), \
         _notes(resolved.warning)

@@ -23,8 +23,9 @@ Caching, so that conversion and compilation happen once per network and shape:
   :data:`DISK_CACHE_BYTES`, oldest first.
 
 Precision goes to the CPU plugin's ``INFERENCE_PRECISION_HINT`` (``f32`` or ``bf16``), threads to
-``INFERENCE_NUM_THREADS``. A compiled model serves several threads at once, each call with an
-inference request of its own.
+``INFERENCE_NUM_THREADS``; ``int8`` runs the symbolic model quantised by :mod:`.quantize` (its
+float layers in f32), cached on disk beside the float IR. A compiled model serves several threads
+at once, each call with an inference request of its own.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ SYMBOLIC_MIN, SYMBOLIC_MAX = 4, 4096  # the sides the symbolic export covers; ot
 SYMBOLIC_STEPS = (1, 2)  # side steps tried for the symbolic export, finest first
 COMPILED_CACHE_SIZE = 8
 DISK_CACHE_BYTES = 4 * 2**30
-OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16"}
+OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: the hint is for the layers kept in float
 _CONVERSION_VERSION = "2"  # part of every disk fingerprint: a change here retires older files
 
 Shape = tuple[int, int, int, int]
@@ -228,6 +229,7 @@ class _NetworkState:
     symbolic: Any = None  # the symbolically exported model; False when the export cannot be symbolic
     side_step: int = 1  # the symbolic model's sides are multiples of this
     failure: str | None = None
+    quantized: Any = None  # the symbolic model quantised to int8 (.quantize), once asked for
 
 
 _NETWORKS: weakref.WeakKeyDictionary[nn.Module, _NetworkState] = weakref.WeakKeyDictionary()
@@ -377,11 +379,22 @@ def side_step(network: nn.Module) -> int:
     return state.side_step
 
 
-def _model_for(network: nn.Module, state: _NetworkState, shape: Shape, folder: Path | None) -> Any:
-    """A converted model with its input fixed to ``shape``; caller holds the network's lock."""
+def _model_for(network: nn.Module, state: _NetworkState, shape: Shape, folder: Path | None,
+               precision: str = "fp32") -> Any:
+    """A converted model (quantised for int8) with its input fixed to ``shape``; caller holds the
+    network's lock."""
     _symbolic(network, state, folder)
     minimum = graph_input(network).symbolic_minimum()
     symbolic_fits = all(side % state.side_step == 0 and minimum <= side <= SYMBOLIC_MAX for side in shape[2:])
+    if precision == "int8":
+        from .quantize import quantized_model
+
+        if not symbolic_fits:  # the quantised network is the symbolic one
+            raise UsageError(f"int8 runs inputs of {minimum} to {SYMBOLIC_MAX} pixels a side, not "
+                             f"{shape[2]}x{shape[3]}; use fp32 or bf16")
+        model = quantized_model(network, state, folder).clone()
+        model.reshape({0: list(shape)})
+        return model
     if symbolic_fits and state.symbolic is not False:
         model = state.symbolic.clone()
     else:
@@ -458,7 +471,7 @@ def _compiled(network: nn.Module, key: tuple) -> _Compiled:
                 return _COMPILED[key]
         folder = cache_dir()
         try:
-            model = _model_for(network, state, shape, folder)
+            model = _model_for(network, state, shape, folder, precision)
         except ConversionFailed as failure:
             state.failure = failure.reason
             raise
@@ -476,7 +489,7 @@ def _is_allocation_failure(error: RuntimeError) -> bool:
 
 
 class OpenVINOBackend:
-    """Runs ``network`` (a CPU module in eval mode) through OpenVINO in ``precision`` (fp32 or bf16).
+    """Runs ``network`` (a CPU module in eval mode) through OpenVINO in ``precision`` (fp32, bf16 or int8).
 
     ``fallback``, when given, builds the backend to use instead (with its warnings) if the
     network cannot be converted: the conversion is tried at the first tile, and a failure then
@@ -494,7 +507,7 @@ class OpenVINOBackend:
         graph: GraphInput | None = None,
     ) -> None:
         if precision not in OPENVINO_HINTS:
-            raise UsageError(f"the openvino backend runs fp32 or bf16, not {precision}")
+            raise UsageError(f"the openvino backend runs {', '.join(OPENVINO_HINTS)}, not {precision}")
         self.network, self._precision = network, precision
         self.graph = graph or graph_input(network)
         _GRAPHS[network] = self.graph
@@ -526,6 +539,8 @@ class OpenVINOBackend:
 
     def runtime_precision(self, shape: Shape) -> str:
         """The precision OpenVINO computes in for ``shape`` (the plugin may ignore the bf16 hint)."""
+        if self._precision == "int8":
+            return "int8"
         hint = compiled_model(self.network, shape, self._precision, self.threads).compiled.get_property(
             "INFERENCE_PRECISION_HINT").get_type_name()
         return {"f32": "fp32"}.get(hint, hint)
