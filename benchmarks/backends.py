@@ -40,6 +40,7 @@ from srapp.engine.backends import openvino as ov_backend
 from srapp.engine.backends.openvino import OpenVINOBackend
 from srapp.engine.backends.torch import TorchBackend
 from srapp.engine.image_io import write_image
+from srapp.engine.kernels import openvino_module
 from srapp.engine.precision import bf16_is_fast
 from srapp.engine.resize import imresize
 from srapp.engine.tiling import ANY_SHAPE, ShapePolicy, axis_plan, tile_starts, tiled_forward
@@ -77,7 +78,7 @@ def machine() -> str:
     flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
     present = ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in CPU_FLAGS)
     return (f"CPU: {model}, {os.cpu_count()} cores visible, {torch.get_num_threads()} threads; {present}; "
-            f"torch {torch.__version__}, OpenVINO {ov_backend._openvino().__version__}")
+            f"torch {torch.__version__}, OpenVINO {openvino_module().__version__}")
 
 
 def smooth_image(side: int, seed: int = 0) -> np.ndarray:

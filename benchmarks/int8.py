@@ -30,7 +30,7 @@ import srapp
 from srapp.batch.benchmark import benchmark
 from srapp.checkpoints.weights import PHOTO_SUFFIX
 from srapp.engine.backends import quantize
-from srapp.engine.backends.openvino import cpu_has_fast_bf16
+from srapp.engine.kernels import openvino_cpu_has_fast_bf16
 from srapp.engine.precision import INT8_GATE_DB, int8_within_gate
 from srapp.engine.resize import imresize
 
@@ -44,7 +44,7 @@ def test_image(side: int) -> np.ndarray:
 
 
 def speed_rows(name: str, rounds: int, threads: int) -> None:
-    precisions = ["fp32", *(["bf16"] if cpu_has_fast_bf16() else []), "int8", "auto"]
+    precisions = ["fp32", *(["bf16"] if openvino_cpu_has_fast_bf16() else []), "int8", "auto"]
     for label, side, tile in CASES:
         image = test_image(side)
         upscalers = {}

@@ -16,7 +16,7 @@ from torch import nn
 import srapp
 from srapp.archs import RCAN, SAN
 from srapp.checkpoints import describe
-from srapp.engine import precision as precision_policy
+from srapp.engine import kernels, precision as precision_policy
 from srapp.engine.backends import build_backend
 from srapp.engine.backends import openvino as ov_backend
 from srapp.engine.backends.openvino import OpenVINOBackend
@@ -311,7 +311,7 @@ def test_reading_the_weights_version_waits_while_the_exporter_holds_fake_tensors
 
 def count_compilations(monkeypatch) -> list:
     """Record every compilation from now on (one entry each)."""
-    compiles, core = [], ov_backend._core()
+    compiles, core = [], kernels.openvino_core()
 
     class CountingCore:
         def __getattr__(self, name):
@@ -321,7 +321,7 @@ def count_compilations(monkeypatch) -> list:
             compiles.append(1)
             return core.compile_model(*args, **kwargs)
 
-    monkeypatch.setattr(ov_backend, "_core", lambda: CountingCore())
+    monkeypatch.setattr(ov_backend, "openvino_core", lambda: CountingCore())
     return compiles
 
 
@@ -446,9 +446,9 @@ def test_explicit_openvino_reports_a_failed_conversion_as_a_usage_error():
 
 
 def test_bf16_asked_of_openvino_without_its_bf16_kernels_runs_fp32_with_a_warning(rcan, monkeypatch):
-    monkeypatch.setattr(ov_backend, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(precision_policy, "openvino_cpu_has_fast_bf16", lambda: False)
     with pytest.warns(UserWarning, match="bf16 has no fast kernels in OpenVINO on this CPU"):
         upscaler = srapp.Upscaler(rcan, backend="openvino", precision="bf16", device="cpu")
     assert (upscaler.backend, upscaler.precision) == ("openvino", "fp32")
-    monkeypatch.setattr(ov_backend, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(precision_policy, "openvino_cpu_has_fast_bf16", lambda: True)
     assert srapp.Upscaler(rcan, backend="openvino", precision="auto", device="cpu").precision == "bf16"

@@ -19,7 +19,7 @@ from srapp.archs import RCAN, SAN
 from srapp.checkpoints.exports import export_model
 from srapp.cli import main
 from srapp.engine import precision as precision_policy
-from srapp.engine.backends import build_backend, quantize
+from srapp.engine.backends import auto_int8, build_backend, quantize
 from srapp.engine.backends import openvino as ov_backend
 from srapp.engine.image_io import write_image
 from srapp.engine.resize import imresize
@@ -48,7 +48,7 @@ def no_gate_file(tmp_path, monkeypatch):
     """A gate file of the test's own (empty until a test writes it); races forgotten between tests."""
     path = tmp_path / "int8.json"
     monkeypatch.setattr(quantize, "gate_path", lambda: path)
-    monkeypatch.setattr(quantize, "_RACES", {})
+    monkeypatch.setattr(auto_int8, "_RACES", {})
     return path
 
 
@@ -212,7 +212,7 @@ def test_int8_refusals_and_fallbacks(rcan, monkeypatch):
         build_backend(srapp.checkpoints.describe(rcan), "torch", "int8", CPU)
     resolved = precision_policy.resolve_precision("int8", CPU, backend="torch")  # auto's fallback to torch
     assert resolved.precision == "fp32" and "openvino backend only" in resolved.warning
-    monkeypatch.setattr(quantize, "missing_reason", lambda: "int8 needs NNCF")
+    monkeypatch.setattr(precision_policy, "nncf_missing_reason", lambda: "int8 needs NNCF")
     with pytest.warns(UserWarning, match="int8 needs NNCF; running fp32"):
         assert srapp.Upscaler(rcan, backend="openvino", precision="int8", device="cpu").precision == "fp32"
 
@@ -234,14 +234,14 @@ def record_for(network, change_db: float, recipe: str = quantize.RECIPE) -> quan
 ], ids=["within", "at-the-bound", "beyond", "slower", "outdated"])
 def test_auto_runs_int8_only_within_the_gate_and_where_faster(rcan, monkeypatch, change_db, recipe, faster, runs):
     monkeypatch.setattr(precision_policy, "bf16_is_fast", lambda device, backend="torch": False)
-    monkeypatch.setattr(quantize, "int8_is_faster", lambda network, alternative, threads: faster)
+    monkeypatch.setattr(auto_int8, "int8_is_faster", lambda network, alternative, threads: faster)
     quantize.write_gate(record_for(rcan, change_db, recipe))
     upscaler = srapp.Upscaler(rcan, device="cpu")
     assert (upscaler.backend, upscaler.precision) == ("openvino", runs)
 
 
 def test_auto_leaves_a_network_without_a_record_alone(rcan, monkeypatch):
-    monkeypatch.setattr(quantize, "int8_is_faster", lambda network, alternative, threads: True)
+    monkeypatch.setattr(auto_int8, "int8_is_faster", lambda network, alternative, threads: True)
     quantize.write_gate(record_for(tiny_rcan(seed=3), -0.01))  # another network's record
     assert srapp.Upscaler(rcan, device="cpu").precision in ("fp32", "bf16")
     assert srapp.Upscaler(rcan, device="cpu", precision="int8").precision == "int8"  # asked for: it runs
@@ -262,12 +262,12 @@ def test_gate_records_round_trip_and_match_weights(rcan, no_gate_file):
 def test_the_race_needs_a_clear_win_and_is_remembered_on_disk(rcan, monkeypatch, tmp_path, seconds, chosen):
     monkeypatch.setenv(ov_backend.CACHE_ENV, str(tmp_path / "cache"))
     raced = []
-    monkeypatch.setattr(quantize, "race", lambda int8, other: raced.append(1) or seconds)
-    assert quantize.int8_is_faster(copy.deepcopy(rcan), "fp32", 2) is chosen
-    monkeypatch.setattr(quantize, "_RACES", {})  # a new process: only the disk remembers
-    assert quantize.int8_is_faster(copy.deepcopy(rcan), "fp32", 2) is chosen
+    monkeypatch.setattr(auto_int8, "race", lambda int8, other: raced.append(1) or seconds)
+    assert auto_int8.int8_is_faster(copy.deepcopy(rcan), "fp32", 2) is chosen
+    monkeypatch.setattr(auto_int8, "_RACES", {})  # a new process: only the disk remembers
+    assert auto_int8.int8_is_faster(copy.deepcopy(rcan), "fp32", 2) is chosen
     assert len(raced) == 1
-    quantize.int8_is_faster(copy.deepcopy(rcan), "fp32", 1)  # other threads: raced again
+    auto_int8.int8_is_faster(copy.deepcopy(rcan), "fp32", 1)  # other threads: raced again
     assert len(raced) == 2
 
 
@@ -328,7 +328,7 @@ def test_cli_export_int8_usage_errors(rcan, tmp_path, capsys, argv, message):
 def test_the_web_app_offers_int8_where_it_can_run(monkeypatch, installed):
     monkeypatch.setattr(service, "available_devices", lambda: ["auto", "cpu"])
     if not installed:
-        monkeypatch.setattr(quantize, "missing_reason", lambda: "int8 needs NNCF")
+        monkeypatch.setattr(precision_policy, "nncf_missing_reason", lambda: "int8 needs NNCF")
     assert ("int8" in service.available_precisions()) is installed
 
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import UsageError
+from .kernels import nncf_missing_reason, openvino_cpu_has_fast_bf16, openvino_missing_reason, torch_has_fast_bf16
 
 AUTO = "auto"
 PRECISIONS = (AUTO, "fp32", "bf16", "fp16", "int8")
@@ -57,15 +58,8 @@ def bf16_is_fast(device: torch.device, backend: str = "torch") -> bool:
     tensor cores on CUDA rather than PyTorch's reference fallback; for OpenVINO, the CPU plugin's
     bf16 capability."""
     if backend == "openvino":
-        from .backends.openvino import cpu_has_fast_bf16
-
-        return device.type == "cpu" and cpu_has_fast_bf16()
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    if device.type == "cpu":
-        # The check PyTorch itself uses before choosing oneDNN's bfloat16 kernels.
-        return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
+        return device.type == "cpu" and openvino_cpu_has_fast_bf16()
+    return torch_has_fast_bf16(device)
 
 
 def slow_bf16_message(device: torch.device, backend: str = "torch") -> str:
@@ -96,9 +90,7 @@ def int8_missing_reason(backend: str) -> str | None:
     """Why ``backend`` cannot run int8 here, or None."""
     if backend != "openvino":
         return "int8 runs on the openvino backend only"
-    from .backends.quantize import missing_reason
-
-    return missing_reason()
+    return nncf_missing_reason()
 
 
 def int8_within_gate(change_db: float) -> bool:
@@ -143,6 +135,4 @@ def available_precisions(device: torch.device) -> list[str]:
 
 
 def _int8_installed() -> bool:
-    from .backends.openvino import missing_reason as openvino_missing
-
-    return openvino_missing() is None and int8_missing_reason("openvino") is None
+    return openvino_missing_reason() is None and int8_missing_reason("openvino") is None

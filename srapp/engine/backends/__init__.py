@@ -10,7 +10,7 @@ precision (through :mod:`srapp.engine.precision`, asked for the backend that run
 else torch with one warning saying why; on CUDA, torch. ``openvino`` asked for explicitly needs a
 CPU and OpenVINO, and a network it converts (a UsageError otherwise). Precision ``auto`` on
 OpenVINO runs int8 where the model's gate record and a race on this CPU allow it
-(:func:`.quantize.auto_runs_int8`).
+(:func:`.auto_int8.auto_runs_int8`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ import torch
 
 from ...checkpoints import LoadedModel
 from ...errors import UsageError
+from ..kernels import openvino_missing_reason
 from ..precision import AUTO, ResolvedPrecision, resolve_precision, unsafe_precisions
 from ..tiling import ShapePolicy
+from .auto_int8 import auto_runs_int8
 
 BACKENDS = (AUTO, "torch", "openvino")
 
@@ -68,7 +70,7 @@ def build_backend(
         raise UsageError(f"the openvino backend runs on the CPU, not on {device}; use backend torch or auto")
     from . import openvino
 
-    problem = openvino.missing_reason()
+    problem = openvino_missing_reason()
     if problem is None and (failure := openvino.known_failure(model.network, model.arch)) is not None:
         problem = openvino.cannot_convert(model.arch, failure)
     if problem is not None:
@@ -78,8 +80,6 @@ def build_backend(
         return backend, [openvino.fallback_note(problem), *notes]
     resolved = resolve_precision(precision, device, backend="openvino", unsafe=unsafe, arch=model.arch)
     if precision == AUTO:
-        from .quantize import auto_runs_int8
-
         if auto_runs_int8(model.network, resolved.precision, threads):
             resolved = ResolvedPrecision("int8")
     fallback = torch_backend if requested == AUTO else None

@@ -31,7 +31,6 @@ at once, each call with an inference request of its own.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import inspect
 import itertools
@@ -57,6 +56,8 @@ from torch import nn
 from ...checkpoints.descriptor import NO_REQUIREMENTS, LoadedModel, SizeRequirements
 from ...errors import UsageError
 from ...locations import cache_root
+from ..kernels import openvino_core, openvino_module
+from . import quantize
 from ..tiling import SHAPE_STEP, ShapePolicy
 from .torch import network_lock
 
@@ -119,30 +120,6 @@ class ConversionFailed(Exception):
         self.reason = reason
 
 
-def _openvino() -> types.ModuleType:
-    import openvino
-
-    return openvino
-
-
-def missing_reason() -> str | None:
-    """Why OpenVINO cannot be used at all here, or None when it is installed."""
-    try:
-        _openvino()
-    except ImportError as error:
-        return f"OpenVINO is not installed ({error})"
-    return None
-
-
-@functools.lru_cache(maxsize=1)
-def _core() -> Any:
-    return _openvino().Core()
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Whether OpenVINO's CPU plugin computes in bf16 here (AVX512-BF16 or AMX); elsewhere it
-    ignores the bf16 hint."""
-    return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def cache_dir() -> Path | None:
@@ -209,7 +186,7 @@ def network_fingerprint(network: nn.Module) -> str:
     """A digest of everything the converted model depends on: torch and OpenVINO versions, the
     source code of the network's modules, its structure and configuration, and its weights."""
     digest = hashlib.sha256()
-    for part in (_CONVERSION_VERSION, torch.__version__, _openvino().__version__, repr(network),
+    for part in (_CONVERSION_VERSION, torch.__version__, openvino_module().__version__, repr(network),
                  repr(getattr(network, "config", None))):
         digest.update(part.encode() + b"\0")
     for file in _source_files(network):
@@ -270,7 +247,7 @@ def _export(network: nn.Module, shape: Shape | None, step: int = 1) -> Any:
         warnings.simplefilter("ignore")  # the exporter's notes on code it specialises
         with _tracing_lock(network):
             program = torch.export.export(network, (example,), dynamic_shapes=dynamic)
-        model = _openvino().convert_model(program)
+        model = openvino_module().convert_model(program)
     return model
 
 
@@ -286,7 +263,7 @@ def _save(model: Any, path: Path) -> None:
     os.close(handle)
     temporary_xml = Path(temporary)
     try:
-        _openvino().save_model(model, str(temporary_xml), compress_to_fp16=False)
+        openvino_module().save_model(model, str(temporary_xml), compress_to_fp16=False)
         os.replace(temporary_xml.with_suffix(".bin"), path.with_suffix(".bin"))
         os.replace(temporary_xml, path)
     finally:
@@ -319,7 +296,7 @@ def _read(path: Path) -> Any | None:
     """The IR at ``path``, or None (and the file gone) when it cannot be read."""
     try:
         os.utime(path)  # recently used: pruned last
-        return _core().read_model(str(path))
+        return openvino_core().read_model(str(path))
     except Exception:  # noqa: BLE001 (a truncated or foreign file: convert again)
         path.unlink(missing_ok=True)
         return None
@@ -378,6 +355,35 @@ def side_step(network: nn.Module) -> int:
             _symbolic(network, state, cache_dir())
     return state.side_step
 
+def _quantized_model(network: nn.Module, state: Any, folder: Path | None) -> Any:
+    """The network's symbolic OpenVINO model quantised by :data:`RECIPE` on the default
+    calibration, through the disk cache (``folder``) beside the float IR; ``state`` is the
+    network's :class:`.openvino._NetworkState` (its symbolic model exported), the caller holds the
+    network's lock."""
+    if state.quantized is not None:
+        return state.quantized
+    if state.symbolic is False:
+        raise UsageError(f"int8 needs a network OpenVINO converts for every input side; "
+                         f"{type(network).__name__} converts per shape only")
+    scale = getattr(network, "scale", None)
+    if not isinstance(scale, int):
+        raise UsageError(f"int8: {type(network).__name__} does not state its scale, which calibration needs")
+    path = None
+    if folder is not None:
+        if state.fingerprint is None:
+            state.fingerprint = network_fingerprint(network)
+        path = folder / "models" / f"{state.fingerprint}-any{state.side_step}-int8-{quantize.recipe_tag()}.xml"
+    model = _read(path) if path is not None and path.is_file() else None
+    if model is None:
+        model = quantize.quantize(state.symbolic, quantize.calibration_patches(scale))
+        if path is not None:
+            with contextlib.suppress(OSError):  # a cache that cannot be written costs time, nothing else
+                path.parent.mkdir(exist_ok=True)
+                _save(model, path)
+                _prune(folder)
+    state.quantized = model
+    return model
+
 
 def _model_for(network: nn.Module, state: _NetworkState, shape: Shape, folder: Path | None,
                precision: str = "fp32") -> Any:
@@ -387,12 +393,10 @@ def _model_for(network: nn.Module, state: _NetworkState, shape: Shape, folder: P
     minimum = graph_input(network).symbolic_minimum()
     symbolic_fits = all(side % state.side_step == 0 and minimum <= side <= SYMBOLIC_MAX for side in shape[2:])
     if precision == "int8":
-        from .quantize import quantized_model
-
         if not symbolic_fits:  # the quantised network is the symbolic one
             raise UsageError(f"int8 runs inputs of {minimum} to {SYMBOLIC_MAX} pixels a side, not "
                              f"{shape[2]}x{shape[3]}; use fp32 or bf16")
-        model = quantized_model(network, state, folder).clone()
+        model = _quantized_model(network, state, folder).clone()
         model.reshape({0: list(shape)})
         return model
     if symbolic_fits and state.symbolic is not False:
@@ -475,7 +479,7 @@ def _compiled(network: nn.Module, key: tuple) -> _Compiled:
         except ConversionFailed as failure:
             state.failure = failure.reason
             raise
-        entry = _Compiled(_core().compile_model(model, "CPU", _compile_config(precision, threads, folder)))
+        entry = _Compiled(openvino_core().compile_model(model, "CPU", _compile_config(precision, threads, folder)))
         with _COMPILED_GUARD:
             _COMPILED[key] = entry
             while len(_COMPILED) > COMPILED_CACHE_SIZE:
@@ -597,6 +601,6 @@ def refusal(problem: str) -> UsageError:
 
 __all__ = [
     "CACHE_ENV", "ConversionFailed", "GraphInput", "OpenVINOBackend", "cache_dir", "cannot_convert", "compiled_model",
-    "cpu_has_fast_bf16", "fallback_note", "known_failure", "missing_reason", "network_fingerprint", "refusal",
+    "fallback_note", "known_failure", "network_fingerprint", "refusal",
     "side_step",
 ]

@@ -21,7 +21,7 @@ The gate (:data:`GATE_FILE` in the weights folder, one record per shipped model,
 to int8 with :data:`RECIPE`, on the benchmark the model is for. ``auto`` runs int8 only for a
 network whose weights match a current record within :data:`srapp.engine.precision.INT8_GATE_DB`,
 and only where int8 runs faster than the precision ``auto`` would run otherwise
-(:func:`int8_is_faster`: raced once per network, machine and thread count, kept in the disk cache).
+(:func:`.auto_int8.int8_is_faster`: raced once per network, machine and thread count, kept in the disk cache).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from ...locations import weights_dir
 from ...pixels import to_rgb8
 from ..image_files import list_images
 from ..image_io import read_image
+from ..kernels import nncf_missing_reason, nncf_module
 from ..resize import imresize
 
 RECIPE = "convolutions-but-ends-1"  # names the quantisation below; a change retires cached IRs and gate records
@@ -67,24 +68,9 @@ RACE_RUNS = 3  # timed runs per contender, taking turns; medians compared
 RACE_MARGIN = 1.1  # int8 must be this much faster to be chosen: noise must not flip the choice
 
 
-def _nncf() -> types.ModuleType:
-    import nncf
-
-    return nncf
-
-
-def missing_reason() -> str | None:
-    """Why int8 cannot be made here (NNCF not installed), or None."""
-    try:
-        _nncf()
-    except ImportError as error:
-        return f"int8 needs NNCF (pip install nncf==3.4.0): {error}"
-    return None
-
-
 def recipe_tag() -> str:
     """What a quantised network depends on besides the float one: the recipe and NNCF's version."""
-    return hashlib.sha256(f"{RECIPE}:{_nncf().__version__}".encode()).hexdigest()[:10]
+    return hashlib.sha256(f"{RECIPE}:{nncf_module().__version__}".encode()).hexdigest()[:10]
 
 
 # --- calibration -----------------------------------------------------------------------------
@@ -137,7 +123,7 @@ def float_convolutions(model: Any) -> dict[str, list[str]]:
 def quantize(model: Any, patches: list[np.ndarray]) -> Any:
     """``model`` (an OpenVINO float model taking ``(1, 3, h, w)`` inputs) quantised by
     :data:`RECIPE`, calibrated on ``patches``; ``model`` itself is left as it was."""
-    nncf = _nncf()
+    nncf = nncf_module()
     names = sorted(set(itertools.chain.from_iterable(float_convolutions(model).values())))
     # The residual stream (Add), channel attention's pooling and scaling, SAN's second-order
     # statistics and non-local attention: all left out by type.
@@ -245,7 +231,7 @@ def machine_features() -> str:
     import openvino
 
     present = [flag for flag in wanted if flag in flags] or [platform.machine()]
-    return f"{' '.join(present)}; openvino {openvino.__version__.split('-')[0]}, nncf {_nncf().__version__}"
+    return f"{' '.join(present)}; openvino {openvino.__version__.split('-')[0]}, nncf {nncf_module().__version__}"
 
 
 # --- speed -----------------------------------------------------------------------------------
@@ -263,84 +249,15 @@ def race(run_int8: Any, run_other: Any, runs: int = RACE_RUNS) -> tuple[float, f
     return float(np.median(times[0])), float(np.median(times[1]))
 
 
-def quantized_model(network: nn.Module, state: Any, folder: Path | None) -> Any:
-    """The network's symbolic OpenVINO model quantised by :data:`RECIPE` on the default
-    calibration, through the disk cache (``folder``) beside the float IR; ``state`` is the
-    network's :class:`.openvino._NetworkState` (its symbolic model exported), the caller holds the
-    network's lock."""
-    from . import openvino as backend
-
-    if state.quantized is not None:
-        return state.quantized
-    if state.symbolic is False:
-        raise UsageError(f"int8 needs a network OpenVINO converts for every input side; "
-                         f"{type(network).__name__} converts per shape only")
-    scale = getattr(network, "scale", None)
-    if not isinstance(scale, int):
-        raise UsageError(f"int8: {type(network).__name__} does not state its scale, which calibration needs")
-    path = None
-    if folder is not None:
-        if state.fingerprint is None:
-            state.fingerprint = backend.network_fingerprint(network)
-        path = folder / "models" / f"{state.fingerprint}-any{state.side_step}-int8-{recipe_tag()}.xml"
-    model = backend._read(path) if path is not None and path.is_file() else None
-    if model is None:
-        model = quantize(state.symbolic, calibration_patches(scale))
-        if path is not None:
-            with contextlib.suppress(OSError):  # a cache that cannot be written costs time, nothing else
-                path.parent.mkdir(exist_ok=True)
-                backend._save(model, path)
-                backend._prune(folder)
-    state.quantized = model
-    return model
 
 
-_RACES: dict[tuple, bool] = {}
-
-
-def int8_is_faster(network: nn.Module, alternative: str, threads: int) -> bool:
-    """Whether int8 runs ``network`` at least :data:`RACE_MARGIN` times faster than ``alternative``
-    (fp32 or bf16) on this CPU with ``threads``: raced once at :data:`RACE_SIDE` a side, the answer
-    kept in memory and in the disk cache (so per network, machine and thread count)."""
-    from . import openvino as backend
-
-    state = backend._state(network)
-    folder = backend.cache_dir()
-    side = RACE_SIDE + (-RACE_SIDE) % backend.side_step(network)
-    if state.fingerprint is None:
-        state.fingerprint = backend.network_fingerprint(network)
-    key = (state.fingerprint, alternative, threads, machine_features())
-    if key in _RACES:
-        return _RACES[key]
-    name = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
-    path = None if folder is None else folder / "races" / f"{state.fingerprint}-{name}.json"
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        if path is not None:
-            _RACES[key] = bool(json.loads(path.read_text())["int8_faster"])
-            return _RACES[key]
-    shape = (1, 3, side, side)
-    x = np.random.default_rng(0).random(shape, dtype=np.float32)
-    int8 = backend.compiled_model(network, shape, "int8", threads)
-    other = backend.compiled_model(network, shape, alternative, threads)
-    int8_s, other_s = race(lambda: int8.run(x), lambda: other.run(x))
-    faster = other_s >= RACE_MARGIN * int8_s
-    _RACES[key] = faster
-    if path is not None:
-        with contextlib.suppress(OSError):
-            from ..._atomic import atomic_write
-
-            path.parent.mkdir(exist_ok=True)
-            with atomic_write(path) as handle:
-                handle.write(json.dumps({"int8_s": int8_s, f"{alternative}_s": other_s, "int8_faster": faster,
-                                         "threads": threads, "machine": key[3]}).encode())
-    return faster
 
 
 def export_transform(calibration: str | os.PathLike | None = None) -> Any:
     """The ``openvino_transform`` of :func:`srapp.checkpoints.exports.export_model` that writes the
     network quantised by :data:`RECIPE`, calibrated on the bundled samples or on the images of the
     folder ``calibration``."""
-    reason = missing_reason()
+    reason = nncf_missing_reason()
     if reason is not None:
         raise UsageError(reason)
 
@@ -349,7 +266,7 @@ def export_transform(calibration: str | os.PathLike | None = None) -> Any:
             raise UsageError(f"{model.source}: the network does not state its scale, which calibration needs")
         patches = calibration_patches(model.scale, calibration)
         source = "the scikit-image samples" if calibration is None else f"the images of {calibration}"
-        notes = [f"int8 ({RECIPE}, NNCF {_nncf().__version__}): calibrated on {len(patches)} patches of {source}"]
+        notes = [f"int8 ({RECIPE}, NNCF {nncf_module().__version__}): calibrated on {len(patches)} patches of {source}"]
         record = gate_for(model.network)
         if record is not None:
             notes.append(f"{record.model}: {record.benchmark} Y-PSNR {record.change_db:+.4f} dB against fp32 "
@@ -359,26 +276,10 @@ def export_transform(calibration: str | os.PathLike | None = None) -> Any:
     return transform
 
 
-def auto_runs_int8(network: nn.Module, alternative: str, threads: int | None) -> bool:
-    """Whether precision ``auto``, which would run ``alternative`` on OpenVINO, runs int8 instead:
-    NNCF is installed, the network's weights have a current gate record within
-    :data:`srapp.engine.precision.INT8_GATE_DB`, and int8 is faster here (:func:`int8_is_faster`)."""
-    from ..precision import int8_within_gate
-    from .openvino import ConversionFailed
-
-    if missing_reason() is not None:
-        return False
-    record = gate_for(network)
-    if record is None or not int8_within_gate(record.change_db):
-        return False
-    try:
-        return int8_is_faster(network, alternative, threads or torch.get_num_threads())
-    except ConversionFailed:  # the backend falls back to torch at its first tile, and says why
-        return False
 
 
 __all__ = [
-    "auto_runs_int8", "export_transform", "CALIBRATION_PATCHES", "CALIBRATION_SIDE", "GATE_FILE", "GateRecord", "RECIPE", "calibration_patches",
-    "QUANTISED_TYPES", "float_convolutions", "gate_for", "gate_records", "machine_features", "missing_reason", "quantize", "race",
-    "int8_is_faster", "quantized_model", "recipe_tag", "sample_image_paths", "weights_digest", "write_gate",
+    "export_transform", "CALIBRATION_PATCHES", "CALIBRATION_SIDE", "GATE_FILE", "GateRecord", "RECIPE", "calibration_patches",
+    "QUANTISED_TYPES", "float_convolutions", "gate_for", "gate_records", "machine_features", "quantize", "race",
+    "recipe_tag", "sample_image_paths", "weights_digest", "write_gate",
 ]
