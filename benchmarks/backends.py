@@ -39,7 +39,7 @@ from srapp.engine.backends import build_backend
 from srapp.engine.backends import openvino as ov_backend
 from srapp.engine.backends.openvino import OpenVINOBackend
 from srapp.engine.backends.torch import TorchBackend
-from srapp.engine.image_io import write_image
+from srapp.io.image_io import write_image
 from srapp.engine.precision import bf16_is_fast
 from srapp.engine.resize import imresize
 from srapp.engine.tiling import ANY_SHAPE, ShapePolicy, axis_plan, tile_starts, tiled_forward

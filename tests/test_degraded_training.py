@@ -15,7 +15,7 @@ import yaml
 import srapp
 from srapp.archs import RCAN
 from srapp.cli import main as srapp_main
-from srapp.engine.image_io import read_image, write_image
+from srapp.io.image_io import read_image, write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import psnr
 from srapp.pixels import mod_crop

@@ -13,12 +13,12 @@ import pytest
 import torch
 
 import srapp
-import srapp.engine.image_io as image_io
+import srapp.io.image_io as image_io
 import srapp.engine.upscale as upscale_module
 from srapp import UpscaleSettings, Upscaler
 from srapp.archs import RCAN
 from srapp.cli import main
-from srapp.engine.image_io import check_writable_size, read_image, write_image
+from srapp.io.image_io import check_writable_size, read_image, write_image
 from srapp.engine.settings import DEFAULT_MAX_OUTPUT_PIXELS
 from srapp.errors import ImageError, UsageError
 from srapp.web import Limits, Settings, UserError, WebService

@@ -80,7 +80,7 @@ def test_every_setting_is_checked_once_with_one_message(changes, message):
 ])
 def test_cli_refuses_bad_numbers_with_exit_status_2(tmp_path, capsys, argv, message):
     image = tmp_path / "in.png"
-    srapp.engine.image_io.write_image(image, np.zeros((8, 8, 3), np.uint8))
+    srapp.io.image_io.write_image(image, np.zeros((8, 8, 3), np.uint8))
     status = main(["upscale", str(image), "-o", str(tmp_path / "out"), "--model", "bicubic", *(
         [] if "--scale" in argv else ["--scale", "2"]), *argv])
     assert status == 2

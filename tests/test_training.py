@@ -19,7 +19,7 @@ import yaml
 import srapp
 from srapp.cli import main as srapp_main
 from srapp.data import data_root
-from srapp.engine.image_io import read_image, write_image
+from srapp.io.image_io import read_image, write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import lpips
 

@@ -255,9 +255,9 @@ def test_settings_that_cannot_work_are_refused(tiny_rcan):
         Upscaler("bicubic", scale=2, precision="int8")
     with pytest.raises(ValueError, match="pass scale"):
         Upscaler(nn.Conv2d(3, 3, 1), device="cpu")
-    with pytest.raises(srapp.engine.image_io.ImageError, match="float32"):
+    with pytest.raises(srapp.io.image_io.ImageError, match="float32"):
         upscale(np.zeros((4, 4, 3), np.float32), "bicubic", scale=2)
-    with pytest.raises(srapp.engine.image_io.ImageError, match="shape"):
+    with pytest.raises(srapp.io.image_io.ImageError, match="shape"):
         upscale(np.zeros((4, 4, 5), np.uint8), "bicubic", scale=2)
 
 
@@ -296,7 +296,7 @@ class _Overflowing(nn.Module):
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
 def test_non_finite_network_output_fails_the_image_instead_of_a_black_result(value, tmp_path):
     from srapp.batch import BatchRunner, Job
-    from srapp.engine.image_io import write_image
+    from srapp.io.image_io import write_image
     from srapp.errors import ImageError
 
     upscaler = Upscaler(_Overflowing(value), scale=2, backend="torch", precision="fp32", tile=16, tile_overlap=4)

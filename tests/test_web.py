@@ -19,7 +19,7 @@ from spandrel.architectures.Compact import Compact
 import srapp
 from local_services import CHROMIUM, needs_chromium, served
 from srapp.archs import RCAN
-from srapp.engine.image_io import read_image, write_image
+from srapp.io.image_io import read_image, write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import lpips, psnr, ssim
 from srapp.web import Limits, Settings, WebService

@@ -24,8 +24,8 @@ from bad_images import SRGB_PROFILE
 from local_services import CHROMIUM, needs_chromium, served
 from srapp.archs import RCAN
 from srapp.engine.devices import resolve_device
-from srapp.engine.image_io import write_image
-from srapp.engine.metadata import ImageMetadata
+from srapp.io.image_io import write_image
+from srapp.io.metadata import ImageMetadata
 from srapp.engine.resize import imresize
 from srapp.errors import Cancelled, ImageError, UsageError
 from srapp.web import Limits, Settings, WebService
@@ -263,7 +263,7 @@ def test_upscale_takes_the_scale_as_text_or_number_and_refuses_what_the_cli_refu
     photo = write_image(tmp_path / "photo.png", image)
     for scale in ("3", 3, 3.0):
         result = tiny_server.predict(handle_file(str(photo)), "bicubic", scale, api_name="/upscale")
-        np.testing.assert_array_equal(srapp.engine.image_io.read_image(result), srapp.upscale(image, "bicubic", scale=3))
+        np.testing.assert_array_equal(srapp.io.image_io.read_image(result), srapp.upscale(image, "bicubic", scale=3))
     for scale in (None, "", "2", 2):  # a network's own scale, or none given
         tiny_server.predict(handle_file(str(photo)), "tiny-x2", scale, api_name="/upscale")
     for model, scale, message in (("bicubic", 2.5, "scale must be a whole number, got '2.5'"),

@@ -24,7 +24,7 @@ from gradio_client import Client, handle_file
 import srapp
 from local_services import CHROMIUM, free_port, needs_chromium, served
 from srapp.archs import RCAN
-from srapp.engine.image_io import read_image, write_image
+from srapp.io.image_io import read_image, write_image
 from srapp.engine.resize import imresize
 from srapp.errors import Cancelled
 from srapp.web import Limits, Settings, WebService

@@ -22,8 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ..data import dataset_path
-from ..engine.image_files import list_images
-from ..engine.image_io import READABLE_SUFFIXES, read_image
+from ..io.files import list_images
+from ..io.image_io import READABLE_SUFFIXES, read_image
 from ..errors import ImageError, UsageError
 from ..engine.resize import imresize
 from ..engine.models import ModelInput

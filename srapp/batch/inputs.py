@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..engine.image_files import scan_images
-from ..engine.image_io import READABLE_SUFFIXES
+from ..io.files import scan_images
+from ..io.image_io import READABLE_SUFFIXES
 from ..errors import ImageError, UsageError
 from ..write_rule import ReadLocations, write_location
 

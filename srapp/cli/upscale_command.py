@@ -8,7 +8,7 @@ from pathlib import Path
 from .._atomic import remove_stale_temporaries
 from ..batch import DEFAULT_MAX_PIXELS, BatchRunner, check_output_folder, plan_batch, shard
 from ..batch.distributed import current_rank, gather_reports, rank_device
-from ..engine.image_io import DEFAULT_JPEG_QUALITY
+from ..io.image_io import DEFAULT_JPEG_QUALITY
 from ..errors import UsageError
 from . import exit_status
 from .options import (

@@ -17,8 +17,8 @@ from ..errors import Cancelled, ImageError, UsageError
 from .backends import build_backend
 from .devices import resolve_device
 from ..pixels import CHANNEL_COUNTS, INTEGER_DTYPES, Planes, merge_planes, quantise, split_planes, to_rgb, to_tensor
-from .image_header import ImageHeader
-from .image_io import read_image
+from ..io.header import ImageHeader
+from ..io.image_io import read_image
 from .models import ModelInput, load_network, model_name
 from .precision import resolve_precision
 from .resize import imresize

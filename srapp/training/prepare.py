@@ -37,8 +37,8 @@ import numpy as np
 
 from .._atomic import atomic_write
 from ..archs.common import SUPPORTED_SCALES
-from ..engine.image_files import list_images
-from ..engine.image_io import READABLE_SUFFIXES, read_image
+from ..io.files import list_images
+from ..io.image_io import READABLE_SUFFIXES, read_image
 from ..engine.resize import imresize
 from ..errors import UsageError
 from ..pixels import to_rgb8

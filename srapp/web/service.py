@@ -40,8 +40,8 @@ from ..batch import BatchRunner, Job
 from ..batch.runner import crop_border_for
 from ..checkpoints import shipped_models, trained_for
 from ..engine.devices import AUTO, device_names
-from ..engine.image_io import HeaderCheck, read_image_with_metadata, write_image
-from ..engine.metadata import ImageMetadata
+from ..io.image_io import HeaderCheck, read_image_with_metadata, write_image
+from ..io.metadata import ImageMetadata
 from ..checkpoints.weights import MODEL_SUFFIXES, user_models
 from ..engine.models import BICUBIC, BICUBIC_MADE_FOR, ModelInfo, add_model, describe_file
 from ..locations import models_dir
