@@ -302,7 +302,7 @@ def training_timing(experiment: Path) -> dict[str, float | None]:
 
 def export_final_model(option_file: Path, experiment: Path) -> Path:
     """The run's final network as an srapp checkpoint (float32), which records its attention."""
-    from srapp.training.export import export_weights
+    from srapp.training.checkpoint_to_srapp import export_weights
 
     out = experiment / SRAPP_CHECKPOINT
     latest = experiment / "models" / "net_g_latest.pth"

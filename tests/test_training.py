@@ -30,7 +30,7 @@ from basicsr.archs import build_network  # noqa: E402
 from basicsr.metrics import calculate_metric  # noqa: E402
 from basicsr.utils.options import ordered_yaml  # noqa: E402
 
-from srapp.training.export import export_weights  # noqa: E402
+from srapp.training.checkpoint_to_srapp import export_weights  # noqa: E402
 from srapp.training.prepare import crop_origins  # noqa: E402
 from synthetic import natural_image  # noqa: E402
 

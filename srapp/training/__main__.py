@@ -20,7 +20,7 @@ from pathlib import Path
 from ..checkpoints.srapp_format import STORAGE_DTYPES
 from ..data import dataset_path
 from . import OptionsError, evaluate
-from .export import export_weights
+from .checkpoint_to_srapp import export_weights
 from .options import load_yaml, resolve_paths
 from .promote import HISTORY_FILE, StageRecord, promote_experiment, run_stage
 from .train import default_root
