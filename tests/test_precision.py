@@ -14,7 +14,7 @@ from srapp.engine import precision as precision_module
 from srapp.engine.precision import bf16_is_fast
 from srapp.engine.upscale import Upscaler
 from srapp.errors import UsageError
-from srapp.training.model import SrappSRModel
+from srapp.training.sr_model import SrappSRModel
 from srapp.web import service
 
 CPUINFO = Path("/proc/cpuinfo")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import srapp.training  # noqa: F401  (registers srapp with BasicSR)
-from srapp.training.model import SrappSRModel
+from srapp.training.sr_model import SrappSRModel
 
 pytestmark = pytest.mark.training
 
