@@ -26,7 +26,7 @@ from ..io.files import list_images
 from ..io.image_io import READABLE_SUFFIXES, read_image
 from ..errors import ImageError, UsageError
 from ..engine.resize import imresize
-from ..engine.models import ModelInput
+from ..engine.model_catalog import ModelInput
 from ..engine.upscale import Upscaler
 from ..metrics import niqe, score
 from ..pixels import mod_crop

@@ -43,7 +43,7 @@ from ..engine.devices import AUTO, device_names
 from ..io.image_io import HeaderCheck, read_image_with_metadata, write_image
 from ..io.metadata import ImageMetadata
 from ..checkpoints.weights import MODEL_SUFFIXES, user_models
-from ..engine.models import BICUBIC, BICUBIC_MADE_FOR, ModelInfo, add_model, describe_file
+from ..engine.model_catalog import BICUBIC, BICUBIC_MADE_FOR, ModelInfo, add_model, describe_file
 from ..locations import models_dir
 from ..engine.precision import PRECISIONS
 from ..engine.precision import available_precisions as precision_choices

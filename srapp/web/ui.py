@@ -22,7 +22,7 @@ import anyio
 import gradio as gr
 
 from ..checkpoints.weights import MODEL_SUFFIXES
-from ..engine.models import BICUBIC
+from ..engine.model_catalog import BICUBIC
 from ..engine.settings import DEFAULT_SETTINGS, UpscaleSettings, parse_whole_number
 from ..errors import Cancelled, SrappError, UsageError
 from .examples import write_examples
