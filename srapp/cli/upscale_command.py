@@ -11,7 +11,7 @@ from ..batch.distributed import current_rank, gather_reports, rank_device
 from ..io.image_io import DEFAULT_JPEG_QUALITY
 from ..errors import UsageError
 from . import exit_status
-from .options import (
+from .arguments import (
     add_model_options, add_niqe_option, add_report_option, build_upscaler, check_report_option, jpeg_quality,
     name_suffix, positive_int, write_report,
 )
