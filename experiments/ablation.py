@@ -53,7 +53,7 @@ from srapp._atomic import atomic_write
 from srapp.archs.rcan import RCAN_ATTENTIONS
 from srapp.data import dataset_path
 from srapp.training import OptionsError
-from srapp.training.options import load_yaml
+from srapp.training.option_files import load_yaml
 
 NOISE_ATTENTIONS = ("none", "ca")
 MAIN_SEED = 1

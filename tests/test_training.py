@@ -313,7 +313,7 @@ def test_every_option_file_parses_and_builds(path, tmp_path, monkeypatch):
 @pytest.mark.needs_data("datasets/Set5", "datasets/Set14", "datasets/BSD100")
 def test_option_files_find_their_validation_sets_in_the_data_folder():
     for path in OPTION_FILES:
-        opt = training.options.resolve_paths(training.options.load_yaml(path), REPO, source=path)
+        opt = training.option_files.resolve_paths(training.option_files.load_yaml(path), REPO, source=path)
         # validation sets: bicubic pairs, or pairs degraded at a fixed level
         folders = [Path(d["dataroot_gt"]) for d in opt["datasets"].values()
                    if d["type"] == "SrappBicubicPairedDataset" or "level" in d]
@@ -326,7 +326,8 @@ def test_test_options_match_the_training_of_the_shipped_weights():
     for test_path in sorted((REPO / "options" / "test").glob("*.yml")):
         arch_scale = test_path.stem.removeprefix("test_")
         train_path = REPO / "options" / "train" / f"train_{arch_scale}_291.yml"
-        assert training.options.load_yaml(train_path)["network_g"] == training.options.load_yaml(test_path)["network_g"]
+        read = training.option_files.load_yaml
+        assert read(train_path)["network_g"] == read(test_path)["network_g"]
 
 
 def test_option_mistakes_fail_before_training(prepared_lmdb, val_folder, tmp_path, capsys):

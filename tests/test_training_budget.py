@@ -333,5 +333,5 @@ def test_the_prepared_gpu_run_is_valid_bash_and_names_existing_option_files():
     assert len(alone) == 1 and len(shared) == 4
     assert len(alone + shared) + 1 <= 8  # one tar per run and machine.txt: a call returns at most 8 files
     for name in alone + shared:
-        opt = training.options.load_yaml(REPO / "options" / "train" / f"{name}.yml")
+        opt = training.option_files.load_yaml(REPO / "options" / "train" / f"{name}.yml")
         assert opt["name"] == name and opt["train"]["scheduler"]["type"] == "CosineAnnealingTimeLR"

@@ -68,7 +68,7 @@ def test_a_failing_compilation_falls_back_to_eager_with_the_reason_logged(monkey
 
 
 def test_compile_is_a_known_option():
-    from srapp.training.options import SRAPP_MODEL_KEYS
+    from srapp.training.option_files import SRAPP_MODEL_KEYS
 
     assert "compile" in SRAPP_MODEL_KEYS
 

@@ -18,7 +18,7 @@ import torch
 
 from .. import _compat  # noqa: F401  (before basicsr)
 from ..checkpoints import save_checkpoint
-from .options import OptionsError, load_yaml
+from .option_files import OptionsError, load_yaml
 
 
 def export_weights(

@@ -31,7 +31,7 @@ from ..checkpoints.weights import PHOTO_SUFFIX, WEIGHTS_DIR
 from ..errors import UsageError
 from .curve import CURVE_FILE, Curve
 from .checkpoint_to_srapp import export_weights
-from .options import load_yaml
+from .option_files import load_yaml
 
 HISTORY_FILE = WEIGHTS_DIR / "training_history.json"
 
