@@ -28,7 +28,7 @@ from srapp.io.image_io import write_image
 from srapp.io.metadata import ImageMetadata
 from srapp.engine.resize import imresize
 from srapp.errors import Cancelled, ImageError, UsageError
-from srapp.web import Limits, Settings, WebService
+from srapp.web import Limits, RunRequest, WebService
 from srapp.web import service as service_module
 from srapp.web import work_folders
 from srapp.web.service import WAITING
@@ -71,7 +71,7 @@ def _assert_metadata_kept(path) -> None:
 @pytest.mark.parametrize("operation", ["upscale_to_png", "compare"])
 def test_single_image_results_keep_the_icc_profile_and_exif(service, tmp_path, operation):
     photo = write_image(tmp_path / "photo.png", smooth_image(24, 32), metadata=ImageMetadata(SRGB_PROFILE, _camera_exif()))
-    settings = Settings("bicubic", srapp.UpscaleSettings(scale=2))
+    settings = RunRequest("bicubic", srapp.UpscaleSettings(scale=2))
     if operation == "upscale_to_png":
         _assert_metadata_kept(service.upscale_to_png(photo, settings))
     else:
@@ -241,7 +241,7 @@ def test_the_upscaling_stage_shows_while_an_image_runs_in_one_piece(service, tmp
 
     monkeypatch.setattr(upscale_module, name, running)
     photo = write_image(tmp_path / "photo.png", smooth_image(24, 32))
-    service.upscale_to_png(photo, Settings(model, srapp.UpscaleSettings(scale=2 if model == "bicubic" else None, tile=0)),
+    service.upscale_to_png(photo, RunRequest(model, srapp.UpscaleSettings(scale=2 if model == "bicubic" else None, tile=0)),
                            lambda stage, done, total: seen.append((stage.name, done, total)))
     assert during and during[0] == ("upscaling", 0, None)
 

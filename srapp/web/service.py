@@ -122,7 +122,7 @@ def preview_shape(height: int, width: int, long_side: int = PREVIEW_LONG_SIDE) -
 
 
 @dataclass(frozen=True)
-class Settings:
+class RunRequest:
     """One run's choices, as the page and the API take them: the model and its upscale settings."""
 
     model: str
@@ -305,7 +305,7 @@ class WebService:
         names = self.model_names()
         return next((name for name in (PHOTO_MODEL, DEFAULT_MODEL) if name in names), names[0])
 
-    def upscaler(self, settings: Settings) -> Upscaler:
+    def upscaler(self, settings: RunRequest) -> Upscaler:
         if settings.model not in self.model_names():
             raise UserError(f"unknown model {settings.model!r}; choose one of {', '.join(self.model_names())}")
         if settings.upscale.device not in available_devices():
@@ -414,7 +414,7 @@ class WebService:
 
     # -- operations --------------------------------------------------------------------------------
     def upscale_to_png(
-        self, path: str | Path | None, settings: Settings, progress: StageProgress | None = None,
+        self, path: str | Path | None, settings: RunRequest, progress: StageProgress | None = None,
         cancel: threading.Event | None = None,
     ) -> Path:
         """The upscaled upload as a lossless PNG (named after the upload)."""
@@ -428,7 +428,7 @@ class WebService:
                 return write_image(folder / f"{Path(path).stem}_{settings.model}.png", result, metadata=metadata)
 
     def compare(
-        self, path: str | Path | None, settings: Settings, gt_path: str | Path | None = None,
+        self, path: str | Path | None, settings: RunRequest, gt_path: str | Path | None = None,
         progress: StageProgress | None = None, cancel: threading.Event | None = None,
     ) -> Comparison:
         """The result PNG, the slider's previews of it and of bicubic, and the metrics when a
@@ -494,7 +494,7 @@ class WebService:
             return self.evaluate_arrays(image, truth, crop_border)
 
     def batch(
-        self, paths: list[str] | None, settings: Settings, progress: StageProgress | None = None,
+        self, paths: list[str] | None, settings: RunRequest, progress: StageProgress | None = None,
         cancel: threading.Event | None = None,
     ) -> BatchOutcome:
         """Upscale several uploads: a zip of the PNG results, a CSV report, and the failures listed."""
@@ -534,6 +534,6 @@ class WebService:
 
 
 __all__ = [
-    "BatchOutcome", "Comparison", "Limits", "PREVIEW_LONG_SIDE", "RunInfo", "Settings", "Stage", "StageProgress",
+    "BatchOutcome", "Comparison", "Limits", "PREVIEW_LONG_SIDE", "RunInfo", "RunRequest", "Stage", "StageProgress",
     "UserError", "WebService", "available_devices", "available_precisions", "preview_shape",
 ]

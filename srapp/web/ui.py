@@ -27,7 +27,7 @@ from ..engine.settings import DEFAULT_SETTINGS, UpscaleSettings, parse_whole_num
 from ..errors import Cancelled, SrappError, UsageError
 from .examples import write_examples
 from .service import (
-    DEFAULT_BICUBIC_SCALE, PREVIEW_LONG_SIDE, Settings, Stage, StageProgress, UserError, WebService,
+    DEFAULT_BICUBIC_SCALE, PREVIEW_LONG_SIDE, RunRequest, Stage, StageProgress, UserError, WebService,
     available_devices, available_precisions,
 )
 from .shutdown import clean_up_on_termination
@@ -54,7 +54,7 @@ def _tile_setting(choice: str | int | float | None) -> int | None:
     return parse_whole_number("tile", choice)
 
 
-def _settings(model, scale, tile, precision, device, self_ensemble) -> Settings:
+def _settings(model, scale, tile, precision, device, self_ensemble) -> RunRequest:
     """One request's settings, parsed as the command line parses them (``parse_whole_number``) and
     checked by UpscaleSettings. ``scale``: None for bicubic is :data:`DEFAULT_BICUBIC_SCALE`, for a
     network its own; a network refuses any other (``model rcan-x4 upscales x4, not x3``), as the
@@ -70,7 +70,7 @@ def _settings(model, scale, tile, precision, device, self_ensemble) -> Settings:
         )
     except SrappError as error:
         raise UserError(str(error)) from error
-    return Settings(model=str(model), upscale=upscale)
+    return RunRequest(model=str(model), upscale=upscale)
 
 
 def _page_scale(model, scale):
