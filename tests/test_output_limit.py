@@ -21,7 +21,7 @@ from srapp.cli import main
 from srapp.io.image_io import check_writable_size, read_image, write_image
 from srapp.engine.settings import DEFAULT_MAX_OUTPUT_PIXELS
 from srapp.errors import ImageError, UsageError
-from srapp.web import Limits, RunRequest, UserError, WebService
+from srapp.web import Limits, RunRequest, WebService
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -188,10 +188,10 @@ def test_web_refuses_a_result_over_its_limit_before_decoding(service, tmp_path, 
     decoded = []
     original = image_io._decode
     monkeypatch.setattr(image_io, "_decode", lambda *args: decoded.append(args) or original(*args))
-    with pytest.raises(UserError, match=r"upload\.png: 100x100 upscaled x60 makes the result 6000x6000 .*"
+    with pytest.raises(ImageError, match=r"upload\.png: 100x100 upscaled x60 makes the result 6000x6000 .*"
                                         r"over the limit of 0\.1 megapixels of output"):
         service.upscale_to_png(path, settings)
-    with pytest.raises(UserError, match="over the limit of 0.1 megapixels"):
+    with pytest.raises(ImageError, match="over the limit of 0.1 megapixels"):
         service.compare(path, settings)
     assert not decoded
 
@@ -200,7 +200,7 @@ def test_a_request_cannot_raise_the_servers_limit(service, tmp_path):
     path = write_image(tmp_path / "upload.png", _noise(100, 100))
     greedy = RunRequest("bicubic", UpscaleSettings(scale=4, max_output_pixels=10**12))
     assert service.upscaler(greedy).settings.max_output_pixels == 100_000
-    with pytest.raises(UserError, match="over the limit of 0.1 megapixels"):
+    with pytest.raises(ImageError, match="over the limit of 0.1 megapixels"):
         service.upscale_to_png(path, greedy)
     # within the limit it runs, and a request may lower the limit for itself
     assert read_image(service.upscale_to_png(path, RunRequest("bicubic", UpscaleSettings(scale=3)))).shape == (300, 300, 3)

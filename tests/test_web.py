@@ -21,9 +21,9 @@ from local_services import CHROMIUM, needs_chromium, served
 from srapp.archs import RCAN
 from srapp.io.image_io import read_image, write_image
 from srapp.engine.resize import imresize
+from srapp.errors import CheckpointError
 from srapp.metrics import lpips, psnr, ssim
 from srapp.web import Limits, RunRequest, WebService
-from srapp.web.service import UserError
 
 
 
@@ -209,12 +209,12 @@ def test_uploaded_models_are_validated_and_kept_only_when_asked(tmp_path):
     assert kept == "my_x3_" and (models / "my_x3_.pth").read_bytes() == upload.read_bytes()
     broken = tmp_path / "upload" / "broken.pth"
     broken.write_bytes(b"no model here")
-    with pytest.raises(UserError, match=r"^broken\.pth: not a readable PyTorch checkpoint") as refused:
+    with pytest.raises(CheckpointError, match=r"^broken\.pth: not a readable PyTorch checkpoint") as refused:
         service.add_upload(broken)
     assert str(tmp_path) not in str(refused.value)
     large = tmp_path / "upload" / "large.pth"
     torch.save({"w": torch.zeros(100_000)}, large)
-    with pytest.raises(UserError, match=r"large\.pth: 0\.4\d* MB is over the limit of 0\.2 MB"):
+    with pytest.raises(CheckpointError, match=r"large\.pth: 0\.4\d* MB is over the limit of 0\.2 MB"):
         service.add_upload(large)
     assert sorted(path.name for path in models.iterdir()) == ["my_x3_.pth"]
 

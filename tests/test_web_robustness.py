@@ -26,7 +26,7 @@ from local_services import CHROMIUM, free_port, needs_chromium, served
 from srapp.archs import RCAN
 from srapp.io.image_io import read_image, write_image
 from srapp.engine.resize import imresize
-from srapp.errors import Cancelled
+from srapp.errors import Cancelled, UsageError
 from srapp.web import Limits, RunRequest, WebService
 from srapp.web import service as service_module
 from srapp.web.service import (
@@ -457,7 +457,7 @@ def test_browser_cancel_button_stops_the_run(server, tmp_path):
 
 def test_a_ground_truth_of_the_wrong_size_is_refused_before_the_run(service, tmp_path):
     seen, progress = recorder()
-    with pytest.raises(service_module.UserError, match="ground truth is 30x20 but the result will be 64x48"):
+    with pytest.raises(UsageError, match="ground truth is 30x20 but the result will be 64x48"):
         service.compare(write_image(tmp_path / "low.png", smooth_image(24, 32)), RunRequest("tiny-x2"),
                         write_image(tmp_path / "truth.png", smooth_image(20, 30)), progress)
     assert UPSCALING.name not in [name for name, _, _ in seen] and list(service.results_root.iterdir()) == []
