@@ -129,8 +129,8 @@ def speed_rows(model: str, threads: int, repeats: int, peaks: dict[str, float], 
     for case in CASES:
         x = torch.from_numpy(smooth_image(case.side).transpose(2, 0, 1).astype(np.float32) / 255)[None]
         runnable = {
-            label: (lambda forward=forward: tiled_forward(forward, x, network.scale, case.tile, case.overlap,
-                                                         shapes=forward.shapes))
+            label: (lambda forward=forward: tiled_forward(forward, x, scale=network.scale, tile=case.tile,
+                                                         overlap=case.overlap, shapes=forward.shapes))
             for label, forward in candidates.items()
             if label != "torch bf16" or bf16_fast or slow_bf16 or case is CASES[0]
         }

@@ -86,7 +86,7 @@ def test_blend_window_ramps_are_complementary_over_an_overlap():
 def test_tiled_forward_of_a_local_model_equals_the_whole_image(tile, overlap):
     x = torch.rand(1, 3, 29, 37)
     expected = NearestUpsample(3)(x)[0].permute(1, 2, 0).numpy()
-    result = tiled_forward(NearestUpsample(3), x, 3, tile, overlap)
+    result = tiled_forward(NearestUpsample(3), x, scale=3, tile=tile, overlap=overlap)
     np.testing.assert_allclose(result, expected, atol=1e-6)
 
 
@@ -98,7 +98,7 @@ def test_tiled_forward_streams_rows_through_finish():
         seen.append(rows.shape[0])
         return np.round(rows * 255).astype(np.uint8)
 
-    result = tiled_forward(NearestUpsample(2), x, 2, 8, 2, finish=finish)
+    result = tiled_forward(NearestUpsample(2), x, scale=2, tile=8, overlap=2, finish=finish)
     assert result.dtype == np.uint8 and sum(seen) == 60 and len(seen) > 1
     np.testing.assert_array_equal(result, np.round(NearestUpsample(2)(x)[0].permute(1, 2, 0).numpy() * 255))
 

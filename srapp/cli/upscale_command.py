@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.gt}: no such ground-truth folder")
     rank = current_rank()
     # Planned before the model loads: a request that would write over what it reads stops at once.
-    plan = plan_batch(args.inputs, args.output, args.ext, args.recursive, args.suffix, args.gt)
+    plan = plan_batch(args.inputs, args.output, args.ext,
+                      recursive=args.recursive, suffix=args.suffix, gt_dir=args.gt)
     check_report_option(args, plan.reads)
     jobs = shard(plan.jobs, rank.rank, rank.world_size)
     upscaler = build_upscaler(args, device=rank_device(args.device, rank))

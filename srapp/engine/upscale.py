@@ -302,8 +302,8 @@ class Upscaler:
                 if tile < max(height, width) and self.model.tiling != TILING_SUPPORTED:
                     warnings.warn(self._tiling_note(height, width, tile), stacklevel=3)
                 try:
-                    return tiled_forward(self._forward, x, self.scale, tile, overlap, progress, finish, cancel,
-                                         shapes)
+                    return tiled_forward(self._forward, x, scale=self.scale, tile=tile, overlap=overlap,
+                                         progress=progress, finish=finish, cancel=cancel, shapes=shapes)
                 except Exception as error:  # noqa: BLE001 (only out-of-memory errors are retried)
                     if not _is_out_of_memory(error) or tile <= MIN_TILE:
                         raise

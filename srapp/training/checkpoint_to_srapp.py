@@ -25,6 +25,7 @@ def export_weights(
     checkpoint: str | os.PathLike,
     opt_path: str | os.PathLike,
     out_path: str | os.PathLike,
+    *,
     dtype: torch.dtype | None = torch.float16,
     param_key: str = "params_ema",
 ) -> Path:

@@ -220,6 +220,7 @@ def _results(jobs: list[tuple], workers: int) -> Iterator[list[_SubImage] | str]
 def prepare_data(
     hr_dirs: str | os.PathLike | Iterable[str | os.PathLike],
     out_dir: str | os.PathLike,
+    *,
     scales: Iterable[int] = (2, 3, 4),
     crop_size: int = 192,
     step: int = 96,

@@ -110,6 +110,7 @@ def basicsr_session(argv: list[str], root: Path) -> Iterator[None]:
 
 def train(
     opt_path: str | os.PathLike,
+    *,
     auto_resume: bool = False,
     launcher: str = "none",
     debug: bool = False,
