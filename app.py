@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from srapp.cli.options import positive_int
+from srapp.cli.arguments import positive_int
 from srapp.errors import SrappError
 from srapp.web import Limits, WebService, launch
 

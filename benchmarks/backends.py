@@ -39,11 +39,11 @@ from srapp.engine.backends import build_backend
 from srapp.engine.backends import openvino as ov_backend
 from srapp.engine.backends.openvino import OpenVINOBackend
 from srapp.engine.backends.torch import TorchBackend
-from srapp.engine.image_io import write_image
 from srapp.engine.kernels import openvino_module
 from srapp.engine.precision import bf16_is_fast
 from srapp.engine.resize import imresize
 from srapp.engine.tiling import ANY_SHAPE, ShapePolicy, axis_plan, tile_starts, tiled_forward
+from srapp.io.image_io import write_image
 
 CPU = torch.device("cpu")
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
@@ -130,8 +130,8 @@ def speed_rows(model: str, threads: int, repeats: int, peaks: dict[str, float], 
     for case in CASES:
         x = torch.from_numpy(smooth_image(case.side).transpose(2, 0, 1).astype(np.float32) / 255)[None]
         runnable = {
-            label: (lambda forward=forward: tiled_forward(forward, x, network.scale, case.tile, case.overlap,
-                                                         shapes=forward.shapes))
+            label: (lambda forward=forward: tiled_forward(forward, x, scale=network.scale, tile=case.tile,
+                                                         overlap=case.overlap, shapes=forward.shapes))
             for label, forward in candidates.items()
             if label != "torch bf16" or bf16_fast or slow_bf16 or case is CASES[0]
         }

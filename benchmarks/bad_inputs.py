@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from measure import MIB, run_python
-from srapp.engine.image_io import write_image
+from srapp.io.image_io import write_image
 
 TARGET_MIB = 100
 

@@ -57,7 +57,7 @@ def _bicubic_call(size: tuple[int, int]) -> Work:
 def _bicubic_batch(size: tuple[int, int]) -> Work:
     """Read a PNG, upscale x4 bicubic and write the PNG, as ``srapp upscale --model bicubic --scale 4`` does."""
     from srapp.batch import BatchRunner, plan_jobs
-    from srapp.engine.image_io import write_image
+    from srapp.io.image_io import write_image
     from srapp.engine.upscale import Upscaler
 
     folder = Path(tempfile.mkdtemp(prefix="srapp-bounded-"))

@@ -27,7 +27,7 @@ import srapp
 from measure import MIB, alternate, run_python
 from srapp.archs import RCAN
 from srapp.data import HOW_TO_POINT, data_path
-from srapp.engine.image_io import write_image
+from srapp.io.image_io import write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import psnr
 

@@ -21,7 +21,7 @@ import skimage
 
 import srapp
 from srapp.degradations import degrade, image_seed
-from srapp.engine.image_io import read_image, write_image
+from srapp.io.image_io import read_image, write_image
 from srapp.metrics import lpips, psnr
 from srapp.pixels import mod_crop
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from measure import GIB, MIB, peak_bytes, reset_peak, resident_bytes
 from srapp import locations
-from srapp.engine.image_io import write_image
+from srapp.io.image_io import write_image
 
 TARGET_ABOVE_IDLE = 1.5 * GIB  # what the flow may add to the idle server
 STARTUP_SECONDS = 600

@@ -53,7 +53,7 @@ from srapp._atomic import atomic_write
 from srapp.archs.rcan import RCAN_ATTENTIONS
 from srapp.data import dataset_path
 from srapp.training import OptionsError
-from srapp.training.options import load_yaml
+from srapp.training.option_files import load_yaml
 
 NOISE_ATTENTIONS = ("none", "ca")
 MAIN_SEED = 1
@@ -302,7 +302,7 @@ def training_timing(experiment: Path) -> dict[str, float | None]:
 
 def export_final_model(option_file: Path, experiment: Path) -> Path:
     """The run's final network as an srapp checkpoint (float32), which records its attention."""
-    from srapp.training.export import export_weights
+    from srapp.training.checkpoint_to_srapp import export_weights
 
     out = experiment / SRAPP_CHECKPOINT
     latest = experiment / "models" / "net_g_latest.pth"

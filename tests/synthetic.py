@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from srapp.engine.image_io import write_image
+from srapp.io.image_io import write_image
 from srapp.engine.resize import imresize
 
 WORDS = ("srapp", "RCAN", "SAN", "Set5", "bicubic", "edge", "detail", "zoom", "photo", "x4")

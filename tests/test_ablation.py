@@ -114,7 +114,7 @@ def test_the_folder_holds_exactly_the_generated_files():
     assert sorted(path.name for path in OPTIONS.glob("*.yml")) == sorted(expected)
     for name, options in expected.items():
         # the committed file is what the template gives today: regenerate after editing the template
-        assert training.options.load_yaml(OPTIONS / name) == options, name
+        assert training.option_files.load_yaml(OPTIONS / name) == options, name
 
 
 def test_the_twelve_differ_only_in_attention_and_name():
@@ -333,4 +333,4 @@ def test_ablation_options_command_writes_the_committed_files(tmp_path):
     written = sorted(tmp_path.glob("*.yml"))
     assert [path.name for path in written] == sorted(path.name for path in OPTIONS.glob("*.yml"))
     for path in written:
-        assert training.options.load_yaml(path) == training.options.load_yaml(OPTIONS / path.name)
+        assert training.option_files.load_yaml(path) == training.option_files.load_yaml(OPTIONS / path.name)

@@ -179,7 +179,8 @@ def plain_and_fixed_shape_outputs(network: nn.Module, height: int, width: int):
     seen = []
     with torch.no_grad():
         plain = network(x)[0].permute(1, 2, 0).numpy()
-        fixed = tiled_forward(lambda t: seen.append(tuple(t.shape)) or network(t), x, 2, 512, 16, shapes=EVEN_SIDES)
+        fixed = tiled_forward(lambda t: seen.append(tuple(t.shape)) or network(t), x, scale=2, tile=512, overlap=16,
+                              shapes=EVEN_SIDES)
     return plain, fixed, seen
 
 

@@ -25,7 +25,7 @@ from PIL import Image
 from srapp._atomic import atomic_write
 from srapp.archs import RCAN
 from srapp.cli import main
-from srapp.engine.image_io import read_image
+from srapp.io.image_io import read_image
 from srapp.engine.resize import imresize
 from srapp.engine.upscale import Upscaler, upscale
 

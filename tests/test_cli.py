@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 from srapp import save_checkpoint
 from srapp.archs import RCAN
 from srapp.cli import main
-from srapp.engine.image_io import read_image
+from srapp.io.image_io import read_image
 from srapp.engine.resize import imresize
 from srapp.engine.upscale import upscale
 from srapp.metrics import lpips, psnr, ssim
@@ -449,7 +449,7 @@ def test_webp_output_is_lossless(tmp_path, channels, capsys):
         hidden = ~visible
         assert hidden.sum() > 0
         assert np.array_equal(back[hidden], expected[hidden]), (
-            "SOURCE BUG (srapp/engine/image_io.py write_image, the .webp params): 'lossless' WebP rewrites "
+            "SOURCE BUG (srapp/io/image_io.py write_image, the .webp params): 'lossless' WebP rewrites "
             f"the RGB of {int(np.any(back[hidden] != expected[hidden], axis=1).sum())} fully transparent "
             "pixels (libwebp drops invisible colour unless told to keep it). Pass "
             "cv2.IMWRITE_WEBP_LOSSLESS_MODE, cv2.IMWRITE_WEBP_LOSSLESS_PRESERVE_COLOR (OpenCV >= 4.12) "

@@ -103,7 +103,7 @@ def test_dollar_srapp_data_in_option_files(checkout, tmp_path, monkeypatch):
 
     mine = make_data_folder(tmp_path / "mine")
     monkeypatch.setenv("SRAPP_DATA", str(mine))
-    opt = training.options.resolve_paths(
+    opt = training.option_files.resolve_paths(
         {"datasets": {"val": {"dataroot_gt": "${SRAPP_DATA}/datasets/Set5", "meta_info_file": "meta.txt"}},
          "path": {"pretrain_network_g": "weights/rcan-x4.pth"}}, tmp_path / "root")
     assert opt["datasets"]["val"] == {"dataroot_gt": str(mine / "datasets" / "Set5"),

@@ -15,7 +15,7 @@ import yaml
 import srapp
 from srapp.archs import RCAN
 from srapp.cli import main as srapp_main
-from srapp.engine.image_io import read_image, write_image
+from srapp.io.image_io import read_image, write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import psnr
 from srapp.pixels import mod_crop
@@ -205,7 +205,7 @@ def test_basicsr_trains_a_network_on_degraded_pairs(hr_folder, tmp_path):
 @pytest.mark.parametrize("arch", ["RCAN", "SAN"])
 def test_photo_option_files_train_from_the_shipped_file_on_the_photo_recipe(arch):
     options = Path(__file__).resolve().parents[1] / "options" / "train"
-    opt = training.options.load_yaml(options / f"train_{arch}_x4_photo.yml")
+    opt = training.option_files.load_yaml(options / f"train_{arch}_x4_photo.yml")
     train, val = opt["datasets"]["train"], opt["datasets"]["val"]
     assert train["type"] == val["type"] == "SrappDegradedDataset"
     assert train["degradation"] == "photo" and val["level"] == "medium"

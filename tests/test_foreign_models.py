@@ -34,7 +34,7 @@ from srapp import CheckpointError, load_model
 from srapp.checkpoints import foreign
 from srapp.checkpoints.descriptor import SizeRequirements
 from srapp.cli import main
-from srapp.engine.image_io import read_image, write_image
+from srapp.io.image_io import read_image, write_image
 from srapp.engine.precision import resolve_precision, unsafe_precisions
 from srapp.engine.resize import imresize
 from srapp.metrics import psnr

@@ -13,7 +13,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageFile, ImageOps
 
-from srapp.engine.image_io import (
+from srapp.io.image_io import (
     ImageError, ImageMetadata, check_jpeg_quality, read_header, read_image, read_image_with_metadata, write_image,
 )
 
@@ -520,13 +520,13 @@ def test_a_file_replaced_by_a_fifo_after_its_check_is_refused_without_blocking(t
     regular = write_image(tmp_path / "real.png", np.zeros((2, 2), np.uint8))
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
-    monkeypatch.setattr("srapp.engine.image_header._status", lambda path: regular.stat())  # the check saw a file
+    monkeypatch.setattr("srapp.io.header._status", lambda path: regular.stat())  # the check saw a file
     with pytest.raises(ImageError, match="not a regular file: a FIFO"):
         read_image(fifo)  # opened without waiting for a writer, refused on the descriptor
 
 
 def test_listings_report_special_files_named_like_images(corpus):
-    from srapp.engine.image_files import list_images
+    from srapp.io.files import list_images
 
     folder, _ = corpus
     listed = {path.name for path in list_images(folder)}

@@ -19,6 +19,7 @@ LAYERS = (
     ("attention",),
     ("archs",),
     ("checkpoints",),
+    ("io",),  # image files: the engine reads them, so io sits below it and imports nothing of it
     ("engine", "metrics"),
     ("degradations",),
     ("batch",),

@@ -21,7 +21,7 @@ from srapp.cli import main
 from srapp.engine import precision as precision_policy
 from srapp.engine.backends import auto_int8, build_backend, quantize
 from srapp.engine.backends import openvino as ov_backend
-from srapp.engine.image_io import write_image
+from srapp.io.image_io import write_image
 from srapp.engine.resize import imresize
 from srapp.engine.precision import INT8_GATE_DB
 from srapp.errors import UsageError

@@ -15,7 +15,7 @@ import pytest
 import srapp._compat  # noqa: F401  (the torchvision alias, before basicsr)
 from basicsr.metrics.niqe import calculate_niqe  # noqa: E402
 from srapp.cli import main  # noqa: E402
-from srapp.engine.image_io import read_image, write_image  # noqa: E402
+from srapp.io.image_io import read_image, write_image  # noqa: E402
 from srapp.engine.resize import imresize  # noqa: E402
 from srapp.engine.upscale import upscale  # noqa: E402
 from srapp.metrics.niqe import niqe  # noqa: E402

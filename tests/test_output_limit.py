@@ -13,15 +13,15 @@ import pytest
 import torch
 
 import srapp
-import srapp.engine.image_io as image_io
+import srapp.io.image_io as image_io
 import srapp.engine.upscale as upscale_module
 from srapp import UpscaleSettings, Upscaler
 from srapp.archs import RCAN
 from srapp.cli import main
-from srapp.engine.image_io import check_writable_size, read_image, write_image
+from srapp.io.image_io import check_writable_size, read_image, write_image
 from srapp.engine.settings import DEFAULT_MAX_OUTPUT_PIXELS
 from srapp.errors import ImageError, UsageError
-from srapp.web import Limits, Settings, UserError, WebService
+from srapp.web import Limits, RunRequest, WebService
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -184,34 +184,34 @@ def service(tmp_path):
 
 def test_web_refuses_a_result_over_its_limit_before_decoding(service, tmp_path, monkeypatch):
     path = write_image(tmp_path / "upload.png", _noise(100, 100))
-    settings = Settings("bicubic", UpscaleSettings(scale=60))
+    settings = RunRequest("bicubic", UpscaleSettings(scale=60))
     decoded = []
     original = image_io._decode
     monkeypatch.setattr(image_io, "_decode", lambda *args: decoded.append(args) or original(*args))
-    with pytest.raises(UserError, match=r"upload\.png: 100x100 upscaled x60 makes the result 6000x6000 .*"
+    with pytest.raises(ImageError, match=r"upload\.png: 100x100 upscaled x60 makes the result 6000x6000 .*"
                                         r"over the limit of 0\.1 megapixels of output"):
         service.upscale_to_png(path, settings)
-    with pytest.raises(UserError, match="over the limit of 0.1 megapixels"):
+    with pytest.raises(ImageError, match="over the limit of 0.1 megapixels"):
         service.compare(path, settings)
     assert not decoded
 
 
 def test_a_request_cannot_raise_the_servers_limit(service, tmp_path):
     path = write_image(tmp_path / "upload.png", _noise(100, 100))
-    greedy = Settings("bicubic", UpscaleSettings(scale=4, max_output_pixels=10**12))
+    greedy = RunRequest("bicubic", UpscaleSettings(scale=4, max_output_pixels=10**12))
     assert service.upscaler(greedy).settings.max_output_pixels == 100_000
-    with pytest.raises(UserError, match="over the limit of 0.1 megapixels"):
+    with pytest.raises(ImageError, match="over the limit of 0.1 megapixels"):
         service.upscale_to_png(path, greedy)
     # within the limit it runs, and a request may lower the limit for itself
-    assert read_image(service.upscale_to_png(path, Settings("bicubic", UpscaleSettings(scale=3)))).shape == (300, 300, 3)
-    assert service.upscaler(Settings("bicubic", UpscaleSettings(scale=2, max_output_pixels=10))) \
+    assert read_image(service.upscale_to_png(path, RunRequest("bicubic", UpscaleSettings(scale=3)))).shape == (300, 300, 3)
+    assert service.upscaler(RunRequest("bicubic", UpscaleSettings(scale=2, max_output_pixels=10))) \
         .settings.max_output_pixels == 10
 
 
 def test_web_batch_fails_only_the_image_over_the_limit(service, tmp_path):
     big = write_image(tmp_path / "big.png", _noise(100, 100))
     small = write_image(tmp_path / "small.png", _noise(20, 20))
-    outcome = service.batch([str(big), str(small)], Settings("bicubic", UpscaleSettings(scale=4)))
+    outcome = service.batch([str(big), str(small)], RunRequest("bicubic", UpscaleSettings(scale=4)))
     assert outcome.total == 2 and [name for name, _ in outcome.failures] == ["big.png"]
     assert "over the limit of 0.1 megapixels of output" in outcome.failures[0][1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from srapp.cli import main
-from srapp.engine.image_io import read_image, write_image
+from srapp.io.image_io import read_image, write_image
 from srapp.batch.pack import pack_images
 from synthetic import natural_image
 

@@ -14,7 +14,7 @@ from srapp.engine import precision as precision_module
 from srapp.engine.precision import bf16_is_fast
 from srapp.engine.upscale import Upscaler
 from srapp.errors import UsageError
-from srapp.training.model import SrappSRModel
+from srapp.training.sr_model import SrappSRModel
 from srapp.web import service
 
 CPUINFO = Path("/proc/cpuinfo")
@@ -117,9 +117,9 @@ def test_training_in_bf16_stays_bf16_where_bf16_is_fast(monkeypatch):
 
 def test_precision_names_are_shared():
     from srapp.cli import build_parser
-    from srapp.training import options
+    from srapp.training import option_files
 
-    assert options.PRECISIONS is precision_module.PRECISIONS
+    assert option_files.PRECISIONS is precision_module.PRECISIONS
     upscale_parser = build_parser()._subparsers._group_actions[0].choices["upscale"]
     precision_option = next(a for a in upscale_parser._actions if "--precision" in a.option_strings)
     assert tuple(precision_option.choices) == precision_module.PRECISIONS

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from srapp import RCAN, save_checkpoint
-from srapp.engine.image_io import write_image
+from srapp.io.image_io import write_image
 from srapp.engine.resize import imresize
 from srapp.errors import UsageError
 from srapp.training.promote import StageRecord, append_history, promote_if_better, set5_psnr

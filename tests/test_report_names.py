@@ -14,7 +14,7 @@ import pytest
 
 from srapp.batch.report import ImageRecord, Report, printable
 from srapp.cli import main
-from srapp.engine.image_io import write_image
+from srapp.io.image_io import write_image
 
 LATIN1_NAME = b"caf\xe9.png"  # "café.png" as Latin-1: not UTF-8
 SHOWN = "caf\\xe9.png"

@@ -80,7 +80,7 @@ def test_every_setting_is_checked_once_with_one_message(changes, message):
 ])
 def test_cli_refuses_bad_numbers_with_exit_status_2(tmp_path, capsys, argv, message):
     image = tmp_path / "in.png"
-    srapp.engine.image_io.write_image(image, np.zeros((8, 8, 3), np.uint8))
+    srapp.io.image_io.write_image(image, np.zeros((8, 8, 3), np.uint8))
     status = main(["upscale", str(image), "-o", str(tmp_path / "out"), "--model", "bicubic", *(
         [] if "--scale" in argv else ["--scale", "2"]), *argv])
     assert status == 2
@@ -89,9 +89,9 @@ def test_cli_refuses_bad_numbers_with_exit_status_2(tmp_path, capsys, argv, mess
 
 
 def test_web_refuses_bad_numbers_with_the_same_message():
-    with pytest.raises(ui.UserError, match="tile must be a whole number"):
+    with pytest.raises(UsageError, match="tile must be a whole number"):
         ui._settings(DEFAULT_MODEL, 2, "2.5", "auto", "auto", False)
-    with pytest.raises(ui.UserError, match="scale must be >= 1"):
+    with pytest.raises(UsageError, match="scale must be >= 1"):
         ui._settings("bicubic", "0", "auto", "auto", "auto", False)
     assert ui._settings("bicubic", "3", "128", "auto", "auto", False).upscale.scale == 3  # strings, as the API sends
 

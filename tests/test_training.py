@@ -19,7 +19,7 @@ import yaml
 import srapp
 from srapp.cli import main as srapp_main
 from srapp.data import data_root
-from srapp.engine.image_io import read_image, write_image
+from srapp.io.image_io import read_image, write_image
 from srapp.engine.resize import imresize
 from srapp.metrics import lpips
 
@@ -30,7 +30,7 @@ from basicsr.archs import build_network  # noqa: E402
 from basicsr.metrics import calculate_metric  # noqa: E402
 from basicsr.utils.options import ordered_yaml  # noqa: E402
 
-from srapp.training.export import export_weights  # noqa: E402
+from srapp.training.checkpoint_to_srapp import export_weights  # noqa: E402
 from srapp.training.prepare import crop_origins  # noqa: E402
 from synthetic import natural_image  # noqa: E402
 
@@ -313,7 +313,7 @@ def test_every_option_file_parses_and_builds(path, tmp_path, monkeypatch):
 @pytest.mark.needs_data("datasets/Set5", "datasets/Set14", "datasets/BSD100")
 def test_option_files_find_their_validation_sets_in_the_data_folder():
     for path in OPTION_FILES:
-        opt = training.options.resolve_paths(training.options.load_yaml(path), REPO, source=path)
+        opt = training.option_files.resolve_paths(training.option_files.load_yaml(path), REPO, source=path)
         # validation sets: bicubic pairs, or pairs degraded at a fixed level
         folders = [Path(d["dataroot_gt"]) for d in opt["datasets"].values()
                    if d["type"] == "SrappBicubicPairedDataset" or "level" in d]
@@ -326,7 +326,8 @@ def test_test_options_match_the_training_of_the_shipped_weights():
     for test_path in sorted((REPO / "options" / "test").glob("*.yml")):
         arch_scale = test_path.stem.removeprefix("test_")
         train_path = REPO / "options" / "train" / f"train_{arch_scale}_291.yml"
-        assert training.options.load_yaml(train_path)["network_g"] == training.options.load_yaml(test_path)["network_g"]
+        read = training.option_files.load_yaml
+        assert read(train_path)["network_g"] == read(test_path)["network_g"]
 
 
 def test_option_mistakes_fail_before_training(prepared_lmdb, val_folder, tmp_path, capsys):

@@ -18,7 +18,7 @@ import torch
 import yaml
 
 import srapp
-from srapp.engine.image_io import write_image
+from srapp.io.image_io import write_image
 from srapp.engine.resize import imresize
 from synthetic import natural_image
 
@@ -83,7 +83,7 @@ def test_a_batch_is_the_naive_crop_of_each_draw_under_its_symmetry(images):
     for index, (image, row, col, transform) in enumerate(zip(*(t.tolist() for t in (
             draws.images, draws.rows, draws.cols, draws.transforms)))):
         # naive: read the file, mod-crop, MATLAB bicubic of the whole image, crop, turn
-        hr_image = srapp.engine.image_io.read_image(dataset.paths[image])
+        hr_image = srapp.io.image_io.read_image(dataset.paths[image])
         hr_image = hr_image[:hr_image.shape[0] // 2 * 2, :hr_image.shape[1] // 2 * 2]
         lr_image = imresize(hr_image, scale=0.5)
         hr, lr = (torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1) for a in (hr_image, lr_image))
@@ -333,5 +333,5 @@ def test_the_prepared_gpu_run_is_valid_bash_and_names_existing_option_files():
     assert len(alone) == 1 and len(shared) == 4
     assert len(alone + shared) + 1 <= 8  # one tar per run and machine.txt: a call returns at most 8 files
     for name in alone + shared:
-        opt = training.options.load_yaml(REPO / "options" / "train" / f"{name}.yml")
+        opt = training.option_files.load_yaml(REPO / "options" / "train" / f"{name}.yml")
         assert opt["name"] == name and opt["train"]["scheduler"]["type"] == "CosineAnnealingTimeLR"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import srapp.training  # noqa: F401  (registers srapp with BasicSR)
-from srapp.training.model import SrappSRModel
+from srapp.training.sr_model import SrappSRModel
 
 pytestmark = pytest.mark.training
 
@@ -68,7 +68,7 @@ def test_a_failing_compilation_falls_back_to_eager_with_the_reason_logged(monkey
 
 
 def test_compile_is_a_known_option():
-    from srapp.training.options import SRAPP_MODEL_KEYS
+    from srapp.training.option_files import SRAPP_MODEL_KEYS
 
     assert "compile" in SRAPP_MODEL_KEYS
 

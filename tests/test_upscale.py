@@ -86,7 +86,7 @@ def test_blend_window_ramps_are_complementary_over_an_overlap():
 def test_tiled_forward_of_a_local_model_equals_the_whole_image(tile, overlap):
     x = torch.rand(1, 3, 29, 37)
     expected = NearestUpsample(3)(x)[0].permute(1, 2, 0).numpy()
-    result = tiled_forward(NearestUpsample(3), x, 3, tile, overlap)
+    result = tiled_forward(NearestUpsample(3), x, scale=3, tile=tile, overlap=overlap)
     np.testing.assert_allclose(result, expected, atol=1e-6)
 
 
@@ -98,7 +98,7 @@ def test_tiled_forward_streams_rows_through_finish():
         seen.append(rows.shape[0])
         return np.round(rows * 255).astype(np.uint8)
 
-    result = tiled_forward(NearestUpsample(2), x, 2, 8, 2, finish=finish)
+    result = tiled_forward(NearestUpsample(2), x, scale=2, tile=8, overlap=2, finish=finish)
     assert result.dtype == np.uint8 and sum(seen) == 60 and len(seen) > 1
     np.testing.assert_array_equal(result, np.round(NearestUpsample(2)(x)[0].permute(1, 2, 0).numpy() * 255))
 
@@ -255,9 +255,9 @@ def test_settings_that_cannot_work_are_refused(tiny_rcan):
         Upscaler("bicubic", scale=2, precision="int8")
     with pytest.raises(ValueError, match="pass scale"):
         Upscaler(nn.Conv2d(3, 3, 1), device="cpu")
-    with pytest.raises(srapp.engine.image_io.ImageError, match="float32"):
+    with pytest.raises(srapp.io.image_io.ImageError, match="float32"):
         upscale(np.zeros((4, 4, 3), np.float32), "bicubic", scale=2)
-    with pytest.raises(srapp.engine.image_io.ImageError, match="shape"):
+    with pytest.raises(srapp.io.image_io.ImageError, match="shape"):
         upscale(np.zeros((4, 4, 5), np.uint8), "bicubic", scale=2)
 
 
@@ -296,7 +296,7 @@ class _Overflowing(nn.Module):
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
 def test_non_finite_network_output_fails_the_image_instead_of_a_black_result(value, tmp_path):
     from srapp.batch import BatchRunner, Job
-    from srapp.engine.image_io import write_image
+    from srapp.io.image_io import write_image
     from srapp.errors import ImageError
 
     upscaler = Upscaler(_Overflowing(value), scale=2, backend="torch", precision="fp32", tile=16, tile_overlap=4)

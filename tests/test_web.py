@@ -19,11 +19,11 @@ from spandrel.architectures.Compact import Compact
 import srapp
 from local_services import CHROMIUM, needs_chromium, served
 from srapp.archs import RCAN
-from srapp.engine.image_io import read_image, write_image
+from srapp.io.image_io import read_image, write_image
 from srapp.engine.resize import imresize
+from srapp.errors import CheckpointError
 from srapp.metrics import lpips, psnr, ssim
-from srapp.web import Limits, Settings, WebService
-from srapp.web.service import UserError
+from srapp.web import Limits, RunRequest, WebService
 
 
 
@@ -190,7 +190,7 @@ def test_browser_uploads_upscales_and_shows_the_result(server, image_file, tmp_p
 def test_the_models_folder_is_offered_with_architecture_scale_and_licence(server, image_file, tmp_path):
     service = server["service"]
     assert ("compact-x2 (Compact x2, permissive (spandrel core))", "compact-x2") in service.model_choices()
-    result = service.upscale_to_png(image_file[1], Settings(model="compact-x2"))
+    result = service.upscale_to_png(image_file[1], RunRequest(model="compact-x2"))
     np.testing.assert_array_equal(read_image(result),
                                   srapp.upscale(image_file[0], server["models"] / "compact-x2.pth", device="cpu"))
 
@@ -204,17 +204,17 @@ def test_uploaded_models_are_validated_and_kept_only_when_asked(tmp_path):
     name = service.add_upload(upload)
     assert name == "my_x3" and name in service.model_names() and not models.exists()  # served, not kept
     assert ("my_x3 (Compact x3, permissive (spandrel core))", "my_x3") in service.model_choices()
-    assert service.upscaler(Settings(model=name)).scale == 3
+    assert service.upscaler(RunRequest(model=name)).scale == 3
     kept = service.add_upload(upload, keep=True)
     assert kept == "my_x3_" and (models / "my_x3_.pth").read_bytes() == upload.read_bytes()
     broken = tmp_path / "upload" / "broken.pth"
     broken.write_bytes(b"no model here")
-    with pytest.raises(UserError, match=r"^broken\.pth: not a readable PyTorch checkpoint") as refused:
+    with pytest.raises(CheckpointError, match=r"^broken\.pth: not a readable PyTorch checkpoint") as refused:
         service.add_upload(broken)
     assert str(tmp_path) not in str(refused.value)
     large = tmp_path / "upload" / "large.pth"
     torch.save({"w": torch.zeros(100_000)}, large)
-    with pytest.raises(UserError, match=r"large\.pth: 0\.4\d* MB is over the limit of 0\.2 MB"):
+    with pytest.raises(CheckpointError, match=r"large\.pth: 0\.4\d* MB is over the limit of 0\.2 MB"):
         service.add_upload(large)
     assert sorted(path.name for path in models.iterdir()) == ["my_x3_.pth"]
 
@@ -269,7 +269,7 @@ def test_compare_scores_the_result_and_bicubic_against_the_ground_truth(server, 
     truth = smooth_image(64, 72, seed=7)
     low = imresize(truth, scale=0.5)
     service = server["service"]
-    settings = Settings(model="tiny-x2")
+    settings = RunRequest(model="tiny-x2")
     comparison = service.compare(write_image(tmp_path / "low.png", low), settings,
                                  write_image(tmp_path / "truth.png", truth))
     table = comparison.table

@@ -24,11 +24,11 @@ from bad_images import SRGB_PROFILE
 from local_services import CHROMIUM, needs_chromium, served
 from srapp.archs import RCAN
 from srapp.engine.devices import resolve_device
-from srapp.engine.image_io import write_image
-from srapp.engine.metadata import ImageMetadata
+from srapp.io.image_io import write_image
+from srapp.io.metadata import ImageMetadata
 from srapp.engine.resize import imresize
 from srapp.errors import Cancelled, ImageError, UsageError
-from srapp.web import Limits, Settings, WebService
+from srapp.web import Limits, RunRequest, WebService
 from srapp.web import service as service_module
 from srapp.web import work_folders
 from srapp.web.service import WAITING
@@ -71,7 +71,7 @@ def _assert_metadata_kept(path) -> None:
 @pytest.mark.parametrize("operation", ["upscale_to_png", "compare"])
 def test_single_image_results_keep_the_icc_profile_and_exif(service, tmp_path, operation):
     photo = write_image(tmp_path / "photo.png", smooth_image(24, 32), metadata=ImageMetadata(SRGB_PROFILE, _camera_exif()))
-    settings = Settings("bicubic", srapp.UpscaleSettings(scale=2))
+    settings = RunRequest("bicubic", srapp.UpscaleSettings(scale=2))
     if operation == "upscale_to_png":
         _assert_metadata_kept(service.upscale_to_png(photo, settings))
     else:
@@ -241,7 +241,7 @@ def test_the_upscaling_stage_shows_while_an_image_runs_in_one_piece(service, tmp
 
     monkeypatch.setattr(upscale_module, name, running)
     photo = write_image(tmp_path / "photo.png", smooth_image(24, 32))
-    service.upscale_to_png(photo, Settings(model, srapp.UpscaleSettings(scale=2 if model == "bicubic" else None, tile=0)),
+    service.upscale_to_png(photo, RunRequest(model, srapp.UpscaleSettings(scale=2 if model == "bicubic" else None, tile=0)),
                            lambda stage, done, total: seen.append((stage.name, done, total)))
     assert during and during[0] == ("upscaling", 0, None)
 
@@ -263,7 +263,7 @@ def test_upscale_takes_the_scale_as_text_or_number_and_refuses_what_the_cli_refu
     photo = write_image(tmp_path / "photo.png", image)
     for scale in ("3", 3, 3.0):
         result = tiny_server.predict(handle_file(str(photo)), "bicubic", scale, api_name="/upscale")
-        np.testing.assert_array_equal(srapp.engine.image_io.read_image(result), srapp.upscale(image, "bicubic", scale=3))
+        np.testing.assert_array_equal(srapp.io.image_io.read_image(result), srapp.upscale(image, "bicubic", scale=3))
     for scale in (None, "", "2", 2):  # a network's own scale, or none given
         tiny_server.predict(handle_file(str(photo)), "tiny-x2", scale, api_name="/upscale")
     for model, scale, message in (("bicubic", 2.5, "scale must be a whole number, got '2.5'"),

@@ -24,10 +24,10 @@ from gradio_client import Client, handle_file
 import srapp
 from local_services import CHROMIUM, free_port, needs_chromium, served
 from srapp.archs import RCAN
-from srapp.engine.image_io import read_image, write_image
+from srapp.io.image_io import read_image, write_image
 from srapp.engine.resize import imresize
-from srapp.errors import Cancelled
-from srapp.web import Limits, Settings, WebService
+from srapp.errors import Cancelled, UsageError
+from srapp.web import Limits, RunRequest, WebService
 from srapp.web import service as service_module
 from srapp.web.service import (
     BICUBIC_FULL, DECODING, PACKING, PREVIEW_LONG_SIDE, PREVIEWS, SCORING, UPSCALING, UPSCALING_IMAGES, WAITING,
@@ -120,7 +120,7 @@ def test_previews_are_bounded_and_the_download_is_the_full_result(service, tiny_
         return imresize(pixels, *args, output_shape=output_shape, **kwargs)
 
     monkeypatch.setattr(service_module, "imresize", recording_imresize)
-    comparison = service.compare(write_image(tmp_path / "photo.png", image), Settings("tiny-x2"))
+    comparison = service.compare(write_image(tmp_path / "photo.png", image), RunRequest("tiny-x2"))
     result = read_image(comparison.result_png)
     np.testing.assert_array_equal(result, srapp.upscale(image, tiny_checkpoint, device="cpu"))
     assert result.shape == (200, 2200, 3)
@@ -137,7 +137,7 @@ def test_the_full_size_bicubic_is_made_for_the_metrics_only(service, tmp_path):
     truth = smooth_image(96, 120, seed=5)
     low = imresize(truth, scale=0.5)
     seen, progress = recorder()
-    comparison = service.compare(write_image(tmp_path / "low.png", low), Settings("tiny-x2"),
+    comparison = service.compare(write_image(tmp_path / "low.png", low), RunRequest("tiny-x2"),
                                  write_image(tmp_path / "truth.png", truth), progress)
     assert [row[0] for row in comparison.table] == ["tiny-x2", "bicubic"]
     bicubic_psnr = srapp.metrics.psnr(imresize(low, scale=2), truth, crop_border=2, y_channel=True)
@@ -167,7 +167,7 @@ def test_previews_through_the_page_endpoint(client, server, tmp_path):
 def test_every_stage_is_reported_in_order(service, tmp_path):
     path = write_image(tmp_path / "photo.png", smooth_image(40, 600))
     seen, progress = recorder()
-    comparison = service.compare(path, Settings("tiny-x2", srapp.UpscaleSettings(tile=128)), progress=progress)
+    comparison = service.compare(path, RunRequest("tiny-x2", srapp.UpscaleSettings(tile=128)), progress=progress)
     stages = [name for name, _, _ in seen]
     first = {name: stages.index(name) for name in stages}
     assert list(first) == [DECODING.name, UPSCALING.name, WRITING.name, PREVIEWS.name]
@@ -176,7 +176,7 @@ def test_every_stage_is_reported_in_order(service, tmp_path):
     assert tiles == [(0, None)] + [(done, count) for done in range(1, count + 1)]  # begun, then each tile
     assert [done for name, done, _ in seen if name == PREVIEWS.name] == [0, 1, 2]
     run = comparison.run
-    upscaler = service.upscaler(Settings("tiny-x2"))
+    upscaler = service.upscaler(RunRequest("tiny-x2"))
     assert (run.model, run.device, run.backend, run.precision) == ("tiny-x2", "cpu", upscaler.backend,
                                                                     upscaler.precision)
     assert f"tiny-x2 x2 on cpu ({upscaler.backend} backend, {upscaler.precision})" in comparison.describe()
@@ -185,7 +185,7 @@ def test_every_stage_is_reported_in_order(service, tmp_path):
 def test_batch_reports_images_then_packing(service, tmp_path):
     paths = [str(write_image(tmp_path / f"b{i}.png", smooth_image(24, 32, seed=i))) for i in range(3)]
     seen, progress = recorder()
-    outcome = service.batch(paths, Settings("bicubic", srapp.UpscaleSettings(scale=2)), progress)
+    outcome = service.batch(paths, RunRequest("bicubic", srapp.UpscaleSettings(scale=2)), progress)
     assert seen == [(UPSCALING_IMAGES.name, done, 3) for done in range(4)] + [(PACKING.name, 0, 1)]
     assert outcome.failures == [] and outcome.describe().startswith("3 of 3 images done; bicubic x2 on cpu")
 
@@ -204,10 +204,10 @@ def test_cancel_stops_before_the_next_tile_and_removes_the_request_folder(servic
                 cancel.set()
 
     with pytest.raises(Cancelled):
-        service.compare(path, Settings("tiny-x2", srapp.UpscaleSettings(tile=32)), progress=progress, cancel=cancel)
+        service.compare(path, RunRequest("tiny-x2", srapp.UpscaleSettings(tile=32)), progress=progress, cancel=cancel)
     assert tiles == [0, 1, 2]  # begun, then 2 of 40 tiles: nothing ran after the cancel
     assert list(service.results_root.iterdir()) == []
-    service.compare(path, Settings("bicubic", srapp.UpscaleSettings(scale=2)))  # the device slot was released
+    service.compare(path, RunRequest("bicubic", srapp.UpscaleSettings(scale=2)))  # the device slot was released
 
 
 def test_cancel_stops_a_batch_before_its_next_image(service, tmp_path):
@@ -221,7 +221,7 @@ def test_cancel_stops_a_batch_before_its_next_image(service, tmp_path):
             cancel.set()
 
     with pytest.raises(Cancelled):
-        service.batch(paths, Settings("tiny-x2"), progress, cancel)
+        service.batch(paths, RunRequest("tiny-x2"), progress, cancel)
     assert images == [1] and list(service.results_root.iterdir()) == []
 
 
@@ -236,7 +236,7 @@ def request_held(service: WebService, path, at: Stage = DECODING) -> Iterator[No
             holding.set()
             release.wait(30)
 
-    first = threading.Thread(target=service.compare, args=(path, Settings("tiny-x2")), kwargs={"progress": hold})
+    first = threading.Thread(target=service.compare, args=(path, RunRequest("tiny-x2")), kwargs={"progress": hold})
     first.start()
     try:
         assert holding.wait(30)
@@ -250,7 +250,7 @@ def test_uploads_are_decoded_only_inside_the_device_slot(service, tmp_path):
     path = write_image(tmp_path / "photo.png", smooth_image(32, 32))
     seen, progress = recorder()
     with request_held(service, path):
-        second = threading.Thread(target=service.compare, args=(path, Settings("tiny-x2")),
+        second = threading.Thread(target=service.compare, args=(path, RunRequest("tiny-x2")),
                                   kwargs={"progress": progress})
         second.start()
         time.sleep(0.5)
@@ -264,7 +264,7 @@ def test_cancel_while_waiting_for_the_slot(service, tmp_path):
     cancel = threading.Event()
     cancel.set()
     with request_held(service, path), pytest.raises(Cancelled):
-        service.compare(path, Settings("tiny-x2"), cancel=cancel)
+        service.compare(path, RunRequest("tiny-x2"), cancel=cancel)
 
 
 def _wait_for(condition, timeout: float = 60.0) -> None:
@@ -457,8 +457,8 @@ def test_browser_cancel_button_stops_the_run(server, tmp_path):
 
 def test_a_ground_truth_of_the_wrong_size_is_refused_before_the_run(service, tmp_path):
     seen, progress = recorder()
-    with pytest.raises(service_module.UserError, match="ground truth is 30x20 but the result will be 64x48"):
-        service.compare(write_image(tmp_path / "low.png", smooth_image(24, 32)), Settings("tiny-x2"),
+    with pytest.raises(UsageError, match="ground truth is 30x20 but the result will be 64x48"):
+        service.compare(write_image(tmp_path / "low.png", smooth_image(24, 32)), RunRequest("tiny-x2"),
                         write_image(tmp_path / "truth.png", smooth_image(20, 30)), progress)
     assert UPSCALING.name not in [name for name, _, _ in seen] and list(service.results_root.iterdir()) == []
 

@@ -22,11 +22,11 @@ import numpy as np
 from tqdm import tqdm
 
 from ..data import dataset_path
-from ..engine.image_files import list_images
-from ..engine.image_io import READABLE_SUFFIXES, read_image
+from ..io.files import list_images
+from ..io.image_io import READABLE_SUFFIXES, read_image
 from ..errors import ImageError, UsageError
 from ..engine.resize import imresize
-from ..engine.models import ModelInput
+from ..engine.model_catalog import ModelInput
 from ..engine.upscale import Upscaler
 from ..metrics import niqe, score
 from ..pixels import mod_crop

@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..engine.image_files import scan_images
-from ..engine.image_io import READABLE_SUFFIXES
+from ..io.files import scan_images
+from ..io.image_io import READABLE_SUFFIXES
 from ..errors import ImageError, UsageError
 from ..write_rule import ReadLocations, write_location
 
@@ -48,6 +48,7 @@ def plan_batch(
     inputs: list[str | os.PathLike],
     outdir: Path,
     ext: str,
+    *,
     recursive: bool = False,
     suffix: str | None = None,
     gt_dir: Path | None = None,
@@ -89,12 +90,13 @@ def plan_jobs(
     inputs: list[str | os.PathLike],
     outdir: Path,
     ext: str,
+    *,
     recursive: bool = False,
     suffix: str | None = None,
     gt_dir: Path | None = None,
 ) -> list[Job]:
     """The jobs of :func:`plan_batch`."""
-    return plan_batch(inputs, outdir, ext, recursive, suffix, gt_dir).jobs
+    return plan_batch(inputs, outdir, ext, recursive=recursive, suffix=suffix, gt_dir=gt_dir).jobs
 
 
 def _jobs(candidates: list[tuple[Path, Path]], replace: dict[Path, bool], reads: ReadLocations,

@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine.image_files import list_images
-from ..engine.image_io import read_image, write_image
+from ..io.files import list_images
+from ..io.image_io import read_image, write_image
 from ..errors import ImageError, UsageError
 from ..write_rule import ReadLocations
 

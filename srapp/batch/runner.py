@@ -11,8 +11,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .._atomic import check_writable, remove_stale_temporaries
-from ..engine.image_header import ImageHeader
-from ..engine.image_io import (
+from ..io.header import ImageHeader
+from ..io.image_io import (
     DEFAULT_JPEG_QUALITY, check_writable_size, read_header, read_image, read_image_with_metadata, write_image,
 )
 from ..errors import Cancelled, ImageError

@@ -6,7 +6,7 @@ import argparse
 
 from ..batch import benchmark
 from . import exit_status
-from .options import (
+from .arguments import (
     add_model_options, add_niqe_option, add_report_option, build_upscaler, check_report_option, write_report,
 )
 

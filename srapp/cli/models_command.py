@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from ..batch.report import printable
-from ..engine.models import add_model, available_models
+from ..engine.model_catalog import add_model, available_models
 from ..locations import MODELS_ENV, models_dir
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from .._atomic import remove_stale_temporaries
 from ..batch import DEFAULT_MAX_PIXELS, BatchRunner, check_output_folder, plan_batch, shard
 from ..batch.distributed import current_rank, gather_reports, rank_device
-from ..engine.image_io import DEFAULT_JPEG_QUALITY
+from ..io.image_io import DEFAULT_JPEG_QUALITY
 from ..errors import UsageError
 from . import exit_status
-from .options import (
+from .arguments import (
     add_model_options, add_niqe_option, add_report_option, build_upscaler, check_report_option, jpeg_quality,
     name_suffix, positive_int, write_report,
 )
@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.gt}: no such ground-truth folder")
     rank = current_rank()
     # Planned before the model loads: a request that would write over what it reads stops at once.
-    plan = plan_batch(args.inputs, args.output, args.ext, args.recursive, args.suffix, args.gt)
+    plan = plan_batch(args.inputs, args.output, args.ext,
+                      recursive=args.recursive, suffix=args.suffix, gt_dir=args.gt)
     check_report_option(args, plan.reads)
     jobs = shard(plan.jobs, rank.rank, rank.world_size)
     upscaler = build_upscaler(args, device=rank_device(args.device, rank))

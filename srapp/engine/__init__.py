@@ -1,1 +1,1 @@
-"""The inference engine: image I/O, MATLAB-compatible resizing, tiled upscaling."""
+"""The inference engine: MATLAB-compatible resizing, backends, tiled upscaling (image files are :mod:`srapp.io`)."""

@@ -158,6 +158,7 @@ def _normaliser(length: int, starts: list[int], windows: list[np.ndarray], scale
 def tiled_forward(
     forward: TileForward,
     image: torch.Tensor,
+    *,
     scale: int,
     tile: int,
     overlap: int,

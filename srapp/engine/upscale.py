@@ -17,9 +17,9 @@ from ..errors import Cancelled, ImageError, UsageError
 from .backends import build_backend
 from .devices import resolve_device
 from ..pixels import CHANNEL_COUNTS, INTEGER_DTYPES, Planes, merge_planes, quantise, split_planes, to_rgb, to_tensor
-from .image_header import ImageHeader
-from .image_io import read_image
-from .models import ModelInput, load_network, model_name
+from ..io.header import ImageHeader
+from ..io.image_io import read_image
+from .model_catalog import ModelInput, load_network, model_name
 from .precision import resolve_precision
 from .resize import imresize
 from .settings import (
@@ -126,7 +126,7 @@ class Upscaler:
 
     ``model``: a model name (shipped, in the models folder, or ``"bicubic"``), a checkpoint path
     (srapp's layouts, or any architecture spandrel knows), a state dict, an ``nn.Module`` or what
-    :func:`srapp.load_model` returned, all resolved by :func:`srapp.engine.models.load_network`.
+    :func:`srapp.load_model` returned, all resolved by :func:`srapp.engine.model_catalog.load_network`.
     The model's descriptor decides how it runs: tiles follow its size requirements, a model that
     discourages tiling runs whole where the image is within the whole-image bound (tiled, with a
     warning, beyond it), a gray (1-channel) network runs on each colour plane, an RGBA one gets an
@@ -302,8 +302,8 @@ class Upscaler:
                 if tile < max(height, width) and self.model.tiling != TILING_SUPPORTED:
                     warnings.warn(self._tiling_note(height, width, tile), stacklevel=3)
                 try:
-                    return tiled_forward(self._forward, x, self.scale, tile, overlap, progress, finish, cancel,
-                                         shapes)
+                    return tiled_forward(self._forward, x, scale=self.scale, tile=tile, overlap=overlap,
+                                         progress=progress, finish=finish, cancel=cancel, shapes=shapes)
                 except Exception as error:  # noqa: BLE001 (only out-of-memory errors are retried)
                     if not _is_out_of_memory(error) or tile <= MIN_TILE:
                         raise

@@ -12,8 +12,8 @@ register_with_basicsr()
 
 from .datasets import SrappBicubicPairedDataset  # noqa: E402
 from .metrics import calculate_lpips  # noqa: E402
-from .model import SrappSRModel  # noqa: E402
-from .options import OptionsError, validate_options  # noqa: E402
+from .sr_model import SrappSRModel  # noqa: E402
+from .option_files import OptionsError, validate_options  # noqa: E402
 from .prepare import PreparationReport, prepare_data  # noqa: E402
 from .resident_pairs import SrappResidentPairedDataset  # noqa: E402
 from .resume import latest_training_state, load_training_state  # noqa: E402

@@ -20,8 +20,8 @@ from pathlib import Path
 from ..checkpoints.srapp_format import STORAGE_DTYPES
 from ..data import dataset_path
 from . import OptionsError, evaluate
-from .export import export_weights
-from .options import load_yaml, resolve_paths
+from .checkpoint_to_srapp import export_weights
+from .option_files import load_yaml, resolve_paths
 from .promote import HISTORY_FILE, StageRecord, promote_experiment, run_stage
 from .train import default_root
 

@@ -27,8 +27,8 @@ import torch
 from torch.utils import data
 
 from .. import _compat  # noqa: F401  (before basicsr)
-from ..engine.image_files import list_images
-from ..engine.image_io import read_image
+from ..io.files import list_images
+from ..io.image_io import read_image
 from ..engine.resize import imresize
 from ..pixels import mod_crop, to_rgb, to_tensor
 

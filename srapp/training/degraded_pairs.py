@@ -36,8 +36,8 @@ from torch.utils import data
 
 from .. import _compat  # noqa: F401  (before basicsr)
 from ..degradations import LEVELS, RECIPES, apply_numpy, evaluation_pair
-from ..engine.image_files import list_images
-from ..engine.image_io import read_image
+from ..io.files import list_images
+from ..io.image_io import read_image
 from ..pixels import to_rgb8, to_tensor
 
 DATASET_NAME = "SrappDegradedDataset"

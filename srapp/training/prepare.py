@@ -37,8 +37,8 @@ import numpy as np
 
 from .._atomic import atomic_write
 from ..archs.common import SUPPORTED_SCALES
-from ..engine.image_files import list_images
-from ..engine.image_io import READABLE_SUFFIXES, read_image
+from ..io.files import list_images
+from ..io.image_io import READABLE_SUFFIXES, read_image
 from ..engine.resize import imresize
 from ..errors import UsageError
 from ..pixels import to_rgb8
@@ -220,6 +220,7 @@ def _results(jobs: list[tuple], workers: int) -> Iterator[list[_SubImage] | str]
 def prepare_data(
     hr_dirs: str | os.PathLike | Iterable[str | os.PathLike],
     out_dir: str | os.PathLike,
+    *,
     scales: Iterable[int] = (2, 3, 4),
     crop_size: int = 192,
     step: int = 96,

@@ -30,8 +30,8 @@ from .._atomic import atomic_write
 from ..checkpoints.weights import PHOTO_SUFFIX, WEIGHTS_DIR
 from ..errors import UsageError
 from .curve import CURVE_FILE, Curve
-from .export import export_weights
-from .options import load_yaml
+from .checkpoint_to_srapp import export_weights
+from .option_files import load_yaml
 
 HISTORY_FILE = WEIGHTS_DIR / "training_history.json"
 

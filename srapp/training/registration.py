@@ -47,7 +47,7 @@ def register_with_basicsr() -> None:
         from .datasets import SrappBicubicPairedDataset
         from .degraded_pairs import SrappDegradedDataset
         from .metrics import calculate_lpips
-        from .model import SrappSRModel
+        from .sr_model import SrappSRModel
         from .resident_pairs import SrappResidentPairedDataset
 
         for registry, entry in ((ARCH_REGISTRY, SrappRCAN), (ARCH_REGISTRY, SrappSAN),

@@ -42,8 +42,8 @@ import torch
 from torch.utils import data
 
 from ..engine.devices import resolve_device
-from ..engine.image_files import list_images
-from ..engine.image_io import read_image
+from ..io.files import list_images
+from ..io.image_io import read_image
 from ..engine.resize import imresize
 from ..errors import ImageError
 from ..pixels import mod_crop, to_rgb8

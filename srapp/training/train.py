@@ -3,13 +3,13 @@
 BasicSR's pipelines take their arguments from ``sys.argv`` and resolve nothing: dataset paths are
 relative to the current directory, ``experiments/`` goes under the root path they are given, and
 resuming needs CUDA (see :mod:`srapp.training.resume`). :func:`train` and :func:`evaluate` check
-the option file first (:func:`srapp.training.options.validate_options`), then run the unchanged
+the option file first (:func:`srapp.training.option_files.validate_options`), then run the unchanged
 BasicSR pipeline inside :func:`basicsr_session`, the one place where srapp changes BasicSR
 behaviour, for the duration of the call only:
 
 * ``sys.argv`` is the command line BasicSR's ``parse_options`` expects;
 * ``parse_options`` is wrapped so relative paths in the YAML are taken relative to the root
-  and ``${SRAPP_DATA}`` stands for the data folder (:func:`srapp.training.options.resolve_paths`);
+  and ``${SRAPP_DATA}`` stands for the data folder (:func:`srapp.training.option_files.resolve_paths`);
 * ``basicsr.train.load_resume_state`` is replaced by srapp's, which works without CUDA;
 * the training loop's prefetcher yields no more batches once the model's wall-clock budget is spent
   (:mod:`srapp.training.time_budget`), so BasicSR ends the run as after its last iteration: it
@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 from .. import _compat  # noqa: F401  (before basicsr)
 from ..locations import working_root as default_root
 from .registration import register_with_basicsr
-from .options import resolve_paths, validate_options
+from .option_files import resolve_paths, validate_options
 from .resume import load_resume_state
 from .time_budget import mark_run_start
 
@@ -110,6 +110,7 @@ def basicsr_session(argv: list[str], root: Path) -> Iterator[None]:
 
 def train(
     opt_path: str | os.PathLike,
+    *,
     auto_resume: bool = False,
     launcher: str = "none",
     debug: bool = False,

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..engine.image_io import write_image
+from ..io.image_io import write_image
 
 EXAMPLE_SIZE = (96, 128)  # small, so a CPU upscales one in seconds
 

@@ -40,17 +40,17 @@ from ..batch import BatchRunner, Job
 from ..batch.runner import crop_border_for
 from ..checkpoints import shipped_models, trained_for
 from ..engine.devices import AUTO, device_names
-from ..engine.image_io import HeaderCheck, read_image_with_metadata, write_image
-from ..engine.metadata import ImageMetadata
+from ..io.image_io import HeaderCheck, read_image_with_metadata, write_image
+from ..io.metadata import ImageMetadata
 from ..checkpoints.weights import MODEL_SUFFIXES, user_models
-from ..engine.models import BICUBIC, BICUBIC_MADE_FOR, ModelInfo, add_model, describe_file
+from ..engine.model_catalog import BICUBIC, BICUBIC_MADE_FOR, ModelInfo, add_model, describe_file
 from ..locations import models_dir
 from ..engine.precision import PRECISIONS
 from ..engine.precision import available_precisions as precision_choices
 from ..engine.resize import imresize
 from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, PHOTO_MODEL, UpscaleSettings
 from ..engine.upscale import Upscaler
-from ..errors import Cancelled, ImageError, SrappError
+from ..errors import Cancelled, CheckpointError, ImageError, UsageError
 from ..metrics import score
 from . import work_folders
 
@@ -79,11 +79,6 @@ PACKING = Stage("packing the zip")
 
 # progress(stage, done, total); total is None while it is not known yet (the tiles, until the first is done)
 StageProgress = Callable[[Stage, int, "int | None"], None]
-
-
-class UserError(ValueError):
-    """A problem with what the user sent; the page shows the message (with any server path
-    reduced to its file name, as every web message is: :meth:`WebService.scrub`)."""
 
 
 # The folders of an absolute path: "/" and one or more "name/" (names without blanks, colons or
@@ -122,7 +117,7 @@ def preview_shape(height: int, width: int, long_side: int = PREVIEW_LONG_SIDE) -
 
 
 @dataclass(frozen=True)
-class Settings:
+class RunRequest:
     """One run's choices, as the page and the API take them: the model and its upscale settings."""
 
     model: str
@@ -279,22 +274,22 @@ class WebService:
         code) and serve it by its name: kept in the models folder when ``keep``, else in this
         server's work folder until it ends. Returns the name it is served by."""
         if not path:
-            raise UserError("no model file uploaded")
+            raise UsageError("no model file uploaded")
         path = Path(path)
         if path.suffix.lower() not in MODEL_SUFFIXES:
-            raise UserError(f"{path.name}: a model file ends in {', '.join(MODEL_SUFFIXES)}")
+            raise CheckpointError(path.name, f"a model file ends in {', '.join(MODEL_SUFFIXES)}")
         size = path.stat().st_size
         if size > self.limits.max_model_bytes:
-            raise UserError(f"{path.name}: {size / 1e6:.4g} MB is over the limit of "
-                            f"{self.limits.max_model_bytes / 1e6:.4g} MB for a model file")
+            raise CheckpointError(path.name, f"{size / 1e6:.4g} MB is over the limit of "
+                                             f"{self.limits.max_model_bytes / 1e6:.4g} MB for a model file")
         name = re.sub(r"[^\w.+-]", "_", path.stem).strip(".") or "model"
         while name in self.model_names():
             name += "_"
         folder = self.models_folder if keep else self.work_root / "models"
         try:
             stored, _ = add_model(path, folder, f"{name}{path.suffix.lower()}")
-        except SrappError as error:
-            raise UserError(str(error.about(path.name)) if hasattr(error, "about") else str(error)) from error
+        except (CheckpointError, ImageError) as error:  # name the file the user sent, not the upload's path
+            raise error.about(path.name) from error
         if not keep:
             with self._guard:
                 self.extra_models[name] = stored
@@ -305,18 +300,16 @@ class WebService:
         names = self.model_names()
         return next((name for name in (PHOTO_MODEL, DEFAULT_MODEL) if name in names), names[0])
 
-    def upscaler(self, settings: Settings) -> Upscaler:
+    def upscaler(self, settings: RunRequest) -> Upscaler:
         if settings.model not in self.model_names():
-            raise UserError(f"unknown model {settings.model!r}; choose one of {', '.join(self.model_names())}")
+            raise UsageError(f"unknown model {settings.model!r}; choose one of {', '.join(self.model_names())}")
         if settings.upscale.device not in available_devices():
-            raise UserError(f"unknown device {settings.upscale.device!r}; choose one of {', '.join(available_devices())}")
+            raise UsageError(f"unknown device {settings.upscale.device!r}; choose one of {', '.join(available_devices())}")
         # the server's output limit holds whatever a request asks for
         upscale = settings.upscale.replace(
             max_output_pixels=min(settings.upscale.max_output_pixels, self.limits.max_output_pixels))
-        try:  # a network's scale must be its own (None: its own), as on the command line
-            return Upscaler(self.served_files().get(settings.model, settings.model), upscale)
-        except SrappError as error:
-            raise UserError(str(error)) from error
+        # a network's scale must be its own (None: its own), as on the command line
+        return Upscaler(self.served_files().get(settings.model, settings.model), upscale)
 
     # -- runs: slots, cancelling, clean-up ---------------------------------------------------------
     @contextlib.contextmanager
@@ -402,19 +395,19 @@ class WebService:
         """The upload's upright pixels and its ICC profile and EXIF (which results carry on, as the
         command line's do); ``check`` may refuse its header before it is decoded."""
         if not path:
-            raise UserError(f"no {what} uploaded")
+            raise UsageError(f"no {what} uploaded")
         try:
             return read_image_with_metadata(path, self.limits.max_pixels, check)
         except ImageError as error:
             # the upload's temporary path means nothing to the user: name the file they sent
-            raise UserError(str(error.about(Path(path).name))) from error
+            raise error.about(Path(path).name) from error
 
     def read_upload(self, path: str | Path | None, what: str = "image") -> np.ndarray:
         return self.read_upload_with_metadata(path, what)[0]
 
     # -- operations --------------------------------------------------------------------------------
     def upscale_to_png(
-        self, path: str | Path | None, settings: Settings, progress: StageProgress | None = None,
+        self, path: str | Path | None, settings: RunRequest, progress: StageProgress | None = None,
         cancel: threading.Event | None = None,
     ) -> Path:
         """The upscaled upload as a lossless PNG (named after the upload)."""
@@ -428,7 +421,7 @@ class WebService:
                 return write_image(folder / f"{Path(path).stem}_{settings.model}.png", result, metadata=metadata)
 
     def compare(
-        self, path: str | Path | None, settings: Settings, gt_path: str | Path | None = None,
+        self, path: str | Path | None, settings: RunRequest, gt_path: str | Path | None = None,
         progress: StageProgress | None = None, cancel: threading.Event | None = None,
     ) -> Comparison:
         """The result PNG, the slider's previews of it and of bicubic, and the metrics when a
@@ -440,7 +433,7 @@ class WebService:
             truth = self.read_upload(gt_path, "ground truth") if gt_path else None
             result_height, result_width = upscaler.output_shape(*image.shape[:2])
             if truth is not None and truth.shape[:2] != (result_height, result_width):
-                raise UserError(f"the ground truth is {truth.shape[1]}x{truth.shape[0]} but the result will be "
+                raise UsageError(f"the ground truth is {truth.shape[1]}x{truth.shape[0]} but the result will be "
                                 f"{result_width}x{result_height}")  # found before the run, not after
             started = time.perf_counter()
             result = upscaler(image, steps.counter(UPSCALING), steps.cancel)
@@ -475,7 +468,7 @@ class WebService:
         try:
             scores = score(image, truth, crop_border)
         except ValueError as error:
-            raise UserError(str(error)) from error
+            raise UsageError(str(error)) from error
         # identical images have infinite PSNR, which JSON cannot carry: reported as null
         return {"psnr": round(scores.psnr, 4) if math.isfinite(scores.psnr) else None, "ssim": round(scores.ssim, 4),
                 "lpips": None if scores.lpips is None else round(scores.lpips, 4)}
@@ -486,7 +479,7 @@ class WebService:
     ) -> dict:
         """PSNR / SSIM (Y channel, ``crop_border`` pixels dropped) and LPIPS of an image against its ground truth."""
         if crop_border < 0:
-            raise UserError(f"crop_border must be >= 0, got {crop_border}")
+            raise UsageError(f"crop_border must be >= 0, got {crop_border}")
         with self._run(torch.device("cpu"), progress, cancel) as steps:  # the metrics run on the CPU
             steps(DECODING)
             image, truth = self.read_upload(path), self.read_upload(gt_path, "ground truth")
@@ -494,14 +487,14 @@ class WebService:
             return self.evaluate_arrays(image, truth, crop_border)
 
     def batch(
-        self, paths: list[str] | None, settings: Settings, progress: StageProgress | None = None,
+        self, paths: list[str] | None, settings: RunRequest, progress: StageProgress | None = None,
         cancel: threading.Event | None = None,
     ) -> BatchOutcome:
         """Upscale several uploads: a zip of the PNG results, a CSV report, and the failures listed."""
         if not paths:
-            raise UserError("no files uploaded")
+            raise UsageError("no files uploaded")
         if len(paths) > self.limits.max_batch_files:
-            raise UserError(f"{len(paths)} files is over the limit of {self.limits.max_batch_files} per batch")
+            raise UsageError(f"{len(paths)} files is over the limit of {self.limits.max_batch_files} per batch")
         upscaler = self.upscaler(settings)
         with self._run(upscaler.device, progress, cancel) as steps, self._folder() as folder:
             results = folder / "results"
@@ -534,6 +527,6 @@ class WebService:
 
 
 __all__ = [
-    "BatchOutcome", "Comparison", "Limits", "PREVIEW_LONG_SIDE", "RunInfo", "Settings", "Stage", "StageProgress",
-    "UserError", "WebService", "available_devices", "available_precisions", "preview_shape",
+    "BatchOutcome", "Comparison", "Limits", "PREVIEW_LONG_SIDE", "RunInfo", "RunRequest", "Stage", "StageProgress",
+    "WebService", "available_devices", "available_precisions", "preview_shape",
 ]

@@ -22,12 +22,12 @@ import anyio
 import gradio as gr
 
 from ..checkpoints.weights import MODEL_SUFFIXES
-from ..engine.models import BICUBIC
+from ..engine.model_catalog import BICUBIC
 from ..engine.settings import DEFAULT_SETTINGS, UpscaleSettings, parse_whole_number
 from ..errors import Cancelled, SrappError, UsageError
 from .examples import write_examples
 from .service import (
-    DEFAULT_BICUBIC_SCALE, PREVIEW_LONG_SIDE, Settings, Stage, StageProgress, UserError, WebService,
+    DEFAULT_BICUBIC_SCALE, PREVIEW_LONG_SIDE, RunRequest, Stage, StageProgress, WebService,
     available_devices, available_precisions,
 )
 from .shutdown import clean_up_on_termination
@@ -54,23 +54,20 @@ def _tile_setting(choice: str | int | float | None) -> int | None:
     return parse_whole_number("tile", choice)
 
 
-def _settings(model, scale, tile, precision, device, self_ensemble) -> Settings:
+def _settings(model, scale, tile, precision, device, self_ensemble) -> RunRequest:
     """One request's settings, parsed as the command line parses them (``parse_whole_number``) and
     checked by UpscaleSettings. ``scale``: None for bicubic is :data:`DEFAULT_BICUBIC_SCALE`, for a
     network its own; a network refuses any other (``model rcan-x4 upscales x4, not x3``), as the
     command line does."""
-    try:
-        scale = parse_whole_number("scale", scale)
-        if scale is None and str(model) == BICUBIC:
-            scale = DEFAULT_BICUBIC_SCALE
-        upscale = UpscaleSettings(
-            scale=scale, tile=_tile_setting(tile),
-            precision=str(precision or DEFAULT_SETTINGS.precision), device=str(device or DEFAULT_SETTINGS.device),
-            self_ensemble=bool(self_ensemble),
-        )
-    except SrappError as error:
-        raise UserError(str(error)) from error
-    return Settings(model=str(model), upscale=upscale)
+    scale = parse_whole_number("scale", scale)
+    if scale is None and str(model) == BICUBIC:
+        scale = DEFAULT_BICUBIC_SCALE
+    upscale = UpscaleSettings(
+        scale=scale, tile=_tile_setting(tile),
+        precision=str(precision or DEFAULT_SETTINGS.precision), device=str(device or DEFAULT_SETTINGS.device),
+        self_ensemble=bool(self_ensemble),
+    )
+    return RunRequest(model=str(model), upscale=upscale)
 
 
 def _page_scale(model, scale):
@@ -94,7 +91,7 @@ def error_message(error: BaseException, service: WebService) -> str:
     type. Every message is scrubbed of server paths (:meth:`WebService.scrub`)."""
     if isinstance(error, Cancelled):
         return CANCELLED_MESSAGE
-    message = str(error) if isinstance(error, (UserError, SrappError)) else f"{type(error).__name__}: {error}"
+    message = str(error) if isinstance(error, SrappError) else f"{type(error).__name__}: {error}"
     return service.scrub(message)
 
 
@@ -140,7 +137,7 @@ def _messages(service: WebService, failures: _Failures) -> Callable[..., Callabl
                 try:
                     return await function(*args, **kwargs)
                 except Exception as error:
-                    if not isinstance(error, (UserError, SrappError)):  # a fault, not the user's: keep it in the log
+                    if not isinstance(error, SrappError):  # a fault, not the user's: keep it in the log
                         _log.exception("srapp web request failed")
                     message = error_message(error, service)
                     request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)

@@ -44,10 +44,10 @@ import torch
 from torch import nn
 
 from ...errors import UsageError
+from ...io.files import list_images
+from ...io.image_io import read_image
 from ...locations import weights_dir
 from ...pixels import to_rgb8
-from ..image_files import list_images
-from ..image_io import read_image
 from ..kernels import nncf_missing_reason, nncf_module
 from ..resize import imresize
 

@@ -3,7 +3,7 @@
 Arrays are channel-last: ``HxW`` (gray), ``HxWx2`` (gray+alpha), ``HxWx3`` (RGB) or ``HxWx4``
 (RGBA), ``uint8`` or ``uint16``, always upright (EXIF orientation applied on read).
 
-Reading checks the header first (:mod:`srapp.engine.image_header`): size limits, format and
+Reading checks the header first (:mod:`srapp.io.header`): size limits, format and
 sample type are settled before any pixel is decoded. Pillow decodes 8-bit images (it refuses
 truncated data instead of padding it); OpenCV decodes 16-bit ones, which Pillow would narrow.
 Palette and bilevel images come back as RGB(A) / gray, CMYK as RGB (Pillow's conversion, without
@@ -30,7 +30,7 @@ from PIL import Image
 
 from .._atomic import atomic_write
 from ..errors import ImageError
-from .image_header import (
+from .header import (
     MAX_DECODABLE_PIXELS, PNG_SIGNATURE, READABLE_SUFFIXES, ImageHeader, open_image, open_regular_file, read_header,
 )
 from .metadata import EXIF_PREFIX, ImageMetadata, exif_for, profile_fits
@@ -155,7 +155,7 @@ def _decode_sixteen_bit_png(header: ImageHeader) -> np.ndarray:
 def _stored_tiff_samples(header: ImageHeader) -> np.ndarray:
     """A 16-bit TIFF's samples, ``H x W x samples``, upright: tifffile reads every layout in the
     compressions it decodes itself; OpenCV (libtiff) reads the other compressions for the layouts
-    it decodes right (see :class:`~srapp.engine.image_header.TiffSamples`), and turns them upright itself."""
+    it decodes right (see :class:`~srapp.io.header.TiffSamples`), and turns them upright itself."""
     import tifffile
 
     layout = header.tiff

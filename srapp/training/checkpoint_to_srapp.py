@@ -18,13 +18,14 @@ import torch
 
 from .. import _compat  # noqa: F401  (before basicsr)
 from ..checkpoints import save_checkpoint
-from .options import OptionsError, load_yaml
+from .option_files import OptionsError, load_yaml
 
 
 def export_weights(
     checkpoint: str | os.PathLike,
     opt_path: str | os.PathLike,
     out_path: str | os.PathLike,
+    *,
     dtype: torch.dtype | None = torch.float16,
     param_key: str = "params_ema",
 ) -> Path:

@@ -81,7 +81,7 @@ class TiffSamples:
 @dataclass(frozen=True)
 class ImageHeader:
     """``width`` x ``height`` as stored; ``mode`` (``L``, ``LA``, ``RGB`` or ``RGBA``) and ``bits``
-    (8 or 16) as :func:`~srapp.engine.image_io.read_image` returns the pixels; ``orientation`` the
+    (8 or 16) as :func:`~srapp.io.image_io.read_image` returns the pixels; ``orientation`` the
     stored EXIF orientation; ``metadata`` as it goes with the upright pixels (orientation 1, and an
     ICC profile only when it describes ``mode``: a CMYK file's profile does not)."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..batch.report import Report, check_report_path, printable
 from ..engine.backends import BACKENDS
-from ..engine.image_io import check_jpeg_quality
+from ..io.image_io import check_jpeg_quality
 from ..engine.precision import PRECISIONS
 from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, SETTING_NAMES, UpscaleSettings, parse_whole_number
 from ..errors import UsageError
