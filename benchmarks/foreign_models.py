@@ -144,12 +144,12 @@ def memory(path: Path, name: str, side: int) -> None:
               f"{measured['backend']} backend, {time.perf_counter() - started:.0f} s")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", help="comma-separated architectures (default: all)")
     parser.add_argument("--memory-side", type=int, default=2048, help="input side of the memory run (0: skip)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else list(architectures())
     with tempfile.TemporaryDirectory() as folder:
         paths = save_models(Path(folder), names)

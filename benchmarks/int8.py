@@ -84,14 +84,14 @@ def measure_gate(name: str) -> quantize.GateRecord:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["rcan-x4"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--gate", nargs="+", metavar="MODEL", help="measure these models' Set5 change instead")
     parser.add_argument("--write", action="store_true", help="with --gate: record the results in the gate file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"# CPU: {quantize.machine_features()}; threads {args.threads}; recipe {quantize.RECIPE}", flush=True)
     if args.gate:
