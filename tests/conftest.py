@@ -122,3 +122,15 @@ def basicsr_warnings():
         logger.removeHandler(handler)
         logger.disabled = disabled
         logger.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def openvino_cache(tmp_path_factory):
+    """Converted, quantised and compiled networks go to a folder of this module's run, not the
+    user's cache (the backend's ``SRAPP_OPENVINO_CACHE``)."""
+    from srapp.engine.backends.openvino import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("openvino-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, str(folder))
+        yield folder

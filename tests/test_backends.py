@@ -32,12 +32,8 @@ EVEN_SIDES = ShapePolicy(SHAPE_STEP, 2)  # what SAN's export asks for
 
 
 @pytest.fixture(autouse=True, scope="module")
-def disk_cache(tmp_path_factory):
-    """Converted and compiled models go to a folder of this test run, not the user's cache."""
-    folder = tmp_path_factory.mktemp("openvino-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(ov_backend.CACHE_ENV, str(folder))
-        yield folder
+def disk_cache(openvino_cache):
+    return openvino_cache
 
 
 def smooth_image(height: int, width: int, channels: int = 3, dtype=np.uint8, seed: int = 0) -> np.ndarray:

@@ -35,12 +35,8 @@ SHIPPED_GATES = quantize.gate_path()
 
 
 @pytest.fixture(autouse=True, scope="module")
-def disk_cache(tmp_path_factory):
-    """Converted and quantised models go to a folder of this module's run, not the user's cache."""
-    folder = tmp_path_factory.mktemp("openvino-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(ov_backend.CACHE_ENV, str(folder))
-        yield folder
+def disk_cache(openvino_cache):
+    return openvino_cache
 
 
 @pytest.fixture(autouse=True)
