@@ -229,7 +229,7 @@ def test_models_say_what_inputs_they_are_for(capsys):
     assert trained_for("rcan-x4") == "clean images reduced by bicubic"
     assert srapp_main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:5] == ["name", "architecture", "scale", "parameters", "for"]
+    assert lines[0].split()[:6] == ["name", "architecture", "scale", "parameters", "licence", "for"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert "interpolation only" in rows["bicubic"]
     for name in srapp.checkpoints.shipped_models():

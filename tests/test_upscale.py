@@ -252,7 +252,7 @@ def test_settings_that_cannot_work_are_refused(tiny_rcan):
     with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
         Upscaler("bicubic", scale=2, precision="fp16", device="cpu")
     with pytest.raises(ValueError, match="precision"):
-        Upscaler("bicubic", scale=2, precision="int8")
+        Upscaler("bicubic", scale=2, precision="int4")
     with pytest.raises(ValueError, match="pass scale"):
         Upscaler(nn.Conv2d(3, 3, 1), device="cpu")
     with pytest.raises(srapp.io.image_io.ImageError, match="float32"):
