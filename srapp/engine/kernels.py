@@ -9,6 +9,8 @@ whether PyTorch has fast bf16 kernels on a device.
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import importlib.util
 import types
 from typing import Any
 
@@ -37,12 +39,16 @@ def openvino_missing_reason() -> str | None:
 
 
 def nncf_missing_reason() -> str | None:
-    """Why int8 networks cannot be made here (NNCF not installed), or None."""
-    try:
-        nncf_module()
-    except ImportError as error:
-        return f"int8 needs NNCF (pip install nncf==3.4.0): {error}"
+    """Why int8 networks cannot be made here (NNCF not installed), or None. Asked without importing
+    NNCF (it brings scikit-learn and more): only a quantisation imports it."""
+    if importlib.util.find_spec("nncf") is None:
+        return "int8 needs NNCF (pip install nncf==3.4.0): it is not installed"
     return None
+
+
+def nncf_version() -> str:
+    """The installed NNCF's version, read from its metadata (no import)."""
+    return importlib.metadata.version("nncf")
 
 
 @functools.lru_cache(maxsize=1)

@@ -48,7 +48,7 @@ from ...io.files import list_images
 from ...io.image_io import read_image
 from ...locations import weights_dir
 from ...pixels import to_rgb8
-from ..kernels import nncf_missing_reason, nncf_module
+from ..kernels import nncf_missing_reason, nncf_module, nncf_version
 from ..resize import imresize
 
 RECIPE = "convolutions-but-ends-1"  # names the quantisation below; a change retires cached IRs and gate records
@@ -70,7 +70,7 @@ RACE_MARGIN = 1.1  # int8 must be this much faster to be chosen: noise must not 
 
 def recipe_tag() -> str:
     """What a quantised network depends on besides the float one: the recipe and NNCF's version."""
-    return hashlib.sha256(f"{RECIPE}:{nncf_module().__version__}".encode()).hexdigest()[:10]
+    return hashlib.sha256(f"{RECIPE}:{nncf_version()}".encode()).hexdigest()[:10]
 
 
 # --- calibration -----------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def machine_features() -> str:
     import openvino
 
     present = [flag for flag in wanted if flag in flags] or [platform.machine()]
-    return f"{' '.join(present)}; openvino {openvino.__version__.split('-')[0]}, nncf {nncf_module().__version__}"
+    return f"{' '.join(present)}; openvino {openvino.__version__.split('-')[0]}, nncf {nncf_version()}"
 
 
 # --- speed -----------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def export_transform(calibration: str | os.PathLike | None = None) -> Any:
             raise UsageError(f"{model.source}: the network does not state its scale, which calibration needs")
         patches = calibration_patches(model.scale, calibration)
         source = "the scikit-image samples" if calibration is None else f"the images of {calibration}"
-        notes = [f"int8 ({RECIPE}, NNCF {nncf_module().__version__}): calibrated on {len(patches)} patches of {source}"]
+        notes = [f"int8 ({RECIPE}, NNCF {nncf_version()}): calibrated on {len(patches)} patches of {source}"]
         record = gate_for(model.network)
         if record is not None:
             notes.append(f"{record.model}: {record.benchmark} Y-PSNR {record.change_db:+.4f} dB against fp32 "
