@@ -39,6 +39,7 @@ from srapp.engine.backends import build_backend
 from srapp.engine.backends import openvino as ov_backend
 from srapp.engine.backends.openvino import OpenVINOBackend
 from srapp.engine.backends.torch import TorchBackend
+from srapp.engine.devices import machine_description
 from srapp.engine.kernels import openvino_module
 from srapp.engine.precision import bf16_is_fast
 from srapp.engine.resize import imresize
@@ -46,7 +47,6 @@ from srapp.engine.tiling import ANY_SHAPE, ShapePolicy, axis_plan, tile_starts, 
 from srapp.io.image_io import write_image
 
 CPU = torch.device("cpu")
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,8 @@ class NCHWForward:
 
 
 def machine() -> str:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
-    present = ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in CPU_FLAGS)
-    return (f"CPU: {model}, {os.cpu_count()} cores visible, {torch.get_num_threads()} threads; {present}; "
-            f"torch {torch.__version__}, OpenVINO {openvino_module().__version__}")
+    return (f"CPU: {machine_description(CPU)}; torch {torch.__version__}, "
+            f"OpenVINO {openvino_module().__version__}")
 
 
 def smooth_image(side: int, seed: int = 0) -> np.ndarray:

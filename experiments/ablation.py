@@ -52,6 +52,7 @@ from srapp import locations
 from srapp._atomic import atomic_write
 from srapp.archs.rcan import RCAN_ATTENTIONS
 from srapp.data import dataset_path
+from srapp.engine.devices import cpu_name
 from srapp.training import OptionsError
 from srapp.training.option_files import load_yaml
 
@@ -503,17 +504,6 @@ def _train_and_measure(run: Run, root: Path, sets: dict[str, Path], log: Callabl
         "peak_rss_mib": max(peaks) if peaks else None, "sessions": len(sessions),
         "benchmarks": cached["scores"], "checkpoint": str(checkpoint),
     }
-
-
-def cpu_name() -> str:
-    """The processor's model name (Linux), else what :mod:`platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def benchmark_folder(folder: str, root: Path) -> Path:

@@ -11,6 +11,7 @@ import torch
 
 from srapp.archs import RCAN
 from srapp.engine import precision as precision_module
+from srapp.engine.devices import cpu_features, machine_description
 from srapp.engine.precision import bf16_is_fast
 from srapp.engine.upscale import Upscaler
 from srapp.errors import UsageError
@@ -34,6 +35,20 @@ def test_fast_cpu_bf16_follows_the_cpus_avx512_flags():
         assert bf16_is_fast(torch.device("cpu"))
     if not any(flag.startswith("avx512") for flag in flags):
         assert not bf16_is_fast(torch.device("cpu"))
+
+
+@pytest.mark.skipif(not CPUINFO.is_file(), reason="reads the CPU's flags from Linux's /proc/cpuinfo")
+def test_cpu_features_agree_with_the_kernels_flags():
+    """PyTorch's detection (what srapp reports and keys its int8 races by) against the flags the
+    Linux kernel lists."""
+    features, flags = cpu_features(), cpu_flags()
+    assert ("avx512" in features) == ({"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags)
+    if "avx512" not in features:
+        assert ("avx2" in features) == ("avx2" in flags)
+    assert ("avx512_vnni" in features) == ("avx512_vnni" in flags)
+    assert ("avx512_bf16" in features) == ("avx512_bf16" in flags)
+    assert ("amx" in features) == ("amx_tile" in flags)
+    assert " ".join(features) in machine_description(torch.device("cpu"))
 
 
 def test_bf16_without_fast_kernels_runs_fp32_with_a_warning(monkeypatch):

@@ -51,21 +51,41 @@ def device_names() -> list[str]:
     return names
 
 
-def _cpu_flags() -> set[str]:
+# The CPU units that decide which kernels run fast, in PyTorch's own detection (cpuinfo, on every
+# OS): the vector width from get_cpu_capability, and the int8 and bf16 dot-product and matrix units,
+# which that string does not tell apart (an AVX-512 CPU may have neither, VNNI, AVX512-BF16 or AMX).
+_CPU_UNITS = {"avx512_vnni": "_is_vnni_supported", "avx512_bf16": "_is_avx512_bf16_supported",
+              "amx": "_is_amx_tile_supported"}
+
+
+def cpu_features() -> list[str]:
+    """The CPU's vector instruction set (``avx512``, ``avx2``, ...) and which of VNNI (int8),
+    AVX512-BF16 and AMX it has, as PyTorch detects them."""
+    features = [torch.backends.cpu.get_cpu_capability().lower()]
+    for name, probe in _CPU_UNITS.items():
+        detect = getattr(torch.cpu, probe, None)  # private in PyTorch: absent on some builds
+        if detect is not None and detect():
+            features.append(name)
+    return features
+
+
+def cpu_name() -> str:
+    """The processor's model name (from Linux's /proc/cpuinfo), else what :mod:`platform` knows."""
     try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     except OSError:
-        return set()
-    return {flag for line in lines if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+        pass
+    return platform.processor() or platform.machine()
 
 
 def machine_description(device: torch.device | None = None) -> str:
     """The machine a figure was measured on, for reports: the GPU when ``device`` is CUDA (else when
-    one is visible), the CPU's cores and threads, and whether it has AVX-512 and AMX bf16 units."""
+    one is visible), the CPU's model, cores, threads and the units of :func:`cpu_features`."""
     device = device or resolve_device(AUTO)
-    features = [name for name in ("avx512f", "amx_bf16") if name in _cpu_flags()]
-    cpu = f"{os.cpu_count()} cores, {torch.get_num_threads()} threads" + (
-        f", {' '.join(features)}" if features else ", no AVX-512")
+    cpu = (f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, "
+           f"{' '.join(cpu_features())}")
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}; CPU {cpu}"
-    return f"{platform.processor() or platform.machine()}, {cpu}"
+    return cpu

@@ -31,7 +31,6 @@ import hashlib
 import itertools
 import json
 import os
-import platform
 import sys
 import time
 import types
@@ -48,6 +47,7 @@ from ...io.files import list_images
 from ...io.image_io import read_image
 from ...locations import weights_dir
 from ...pixels import to_rgb8
+from ..devices import cpu_features
 from ..kernels import nncf_missing_reason, nncf_module, nncf_version
 from ..resize import imresize
 
@@ -221,17 +221,10 @@ def write_gate(record: GateRecord, path: Path | None = None) -> None:
 
 def machine_features() -> str:
     """The CPU features int8 and bf16 speed depend on, and the versions of what computes."""
-    flags: set[str] = set()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
     import openvino
 
-    present = [flag for flag in wanted if flag in flags] or [platform.machine()]
-    return f"{' '.join(present)}; openvino {openvino.__version__.split('-')[0]}, nncf {nncf_version()}"
+    return (f"{' '.join(cpu_features())}; openvino {openvino.__version__.split('-')[0]}, "
+            f"nncf {nncf_version()}")
 
 
 # --- speed -----------------------------------------------------------------------------------
