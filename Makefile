@@ -27,7 +27,7 @@ app: setup
 	$(PY) app.py
 
 # The benchmark scripts of benchmarks/ that print this machine's figures (docs/PERFORMANCE.md), in turn.
-BENCHMARKS := memory bounded inference precision backends
+BENCHMARKS := memory bounded inference precision backends foreign_models
 
 bench: setup
 	for name in $(BENCHMARKS); do $(PY) benchmarks/$$name.py || exit 1; done

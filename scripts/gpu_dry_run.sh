@@ -4,7 +4,7 @@
 # PyYAML, tqdm, safetensors and what they require) and the wheels gpu_run.sh carries (.gpu/wheels: BasicSR 1.4.2,
 # addict, future, yapf, platformdirs, lmdb).
 #
-#   SRAPP_DATA=... bash scripts/gpu_run.sh prepare && bash scripts/gpu_dry_run.sh
+#   SRAPP_DATA=... bash scripts/gpu_run.sh prepare && bash scripts/gpu_dry_run.sh   (RUNS=photo: the photo runs)
 #
 # Nothing is downloaded but lmdb's wheel for this machine's Python: the image's packages are linked,
 # each with its metadata, from a reference environment that has them (REFERENCE_PYTHON, default
@@ -71,8 +71,9 @@ DRY_RUN=1 OUT="$work/out" PYTHON="$venv/bin/python" EXTRA_WHEELS="$work/wheels" 
 ls -l "$work/out"
 mkdir -p "$work/back"
 for archive in "$work"/out/*.tar; do tar -xf "$archive" -C "$work/back"; done
-cp weights/rcan-x4.pth "$work/rcan-x4.pth"
-PYTHONPATH=$PWD "$reference" -m srapp.training promote "$work/back/experiments/train_RCAN_x4_gpu" \
-  --weights "$work/rcan-x4.pth" --history "$work/history.json"
-cat "$work/back/experiments/train_RCAN_x4_gpu/curve.json"
+if [ "${RUNS:-}" = photo ]; then run=train_RCAN_x4_photo_gpu model=rcan-x4-photo; else run=train_RCAN_x4_gpu model=rcan-x4; fi
+cp "weights/$model.pth" "$work/$model.pth"
+PYTHONPATH=$PWD "$reference" -m srapp.training promote "$work/back/experiments/$run" \
+  --weights "$work/$model.pth" --history "$work/history.json"
+cat "$work/back/experiments/$run/curve.json"
 echo "dry run passed; its files are in $work"

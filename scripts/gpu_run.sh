@@ -6,13 +6,14 @@
 #   bash scripts/gpu_run.sh prepare   here (SRAPP_DATA set): BasicSR 1.4.2, lmdb and the pure-Python
 #                                     packages BasicSR and srapp declare beyond the GPU image (addict,
 #                                     future, yapf, platformdirs) as wheels in .gpu/wheels (2 MiB);
-#                                     T91, BSD200 and Set5 as lossless WebP in .gpu/data/datasets, less
-#                                     what of BSD200 does not fit the 64 MiB that travel with the tree
+#                                     T91 and BSD200 as lossless WebP in .gpu/data/datasets, less what of
+#                                     BSD200 does not fit the 64 MiB that travel with the tree; Set5 as it is
 #   bash scripts/gpu_run.sh run       there: run(command="bash scripts/gpu_run.sh run", carry=[".gpu"],
 #                                     timeout_s=600)
 #
 # The run: RCAN x4 at the paper's size alone until 250 s, then the four shipped networks at once (one
-# process each; they are small) until 570 s. Each run's options get finish_within so it ends inside
+# process each; they are small) until 570 s. RUNS=photo runs the two photo models instead, side by side
+# for the whole call (options/train/*_photo_gpu.yml: their degradations are made by the CPU cores). Each run's options get finish_within so it ends inside
 # its slot whatever loading and starting took. What comes back ($OUT, at most 8 files of 16 MiB):
 # one NAME.tar per run, holding its experiment folder (option file, log, curve.json) with
 # models/net_g_latest.pth reduced to its EMA weights in float16 (none for the paper-size run), and
@@ -29,6 +30,7 @@ cd "$(dirname "$0")/.."
 here=.gpu
 runs_alone=(train_RCAN_x4_paper_gpu)
 runs_shared=(train_RCAN_x4_gpu train_SAN_x4_gpu train_RCAN_x3_gpu train_RCAN_x2_gpu)
+photo_runs=(train_RCAN_x4_photo_gpu train_SAN_x4_photo_gpu)  # RUNS=photo: these two, sharing the whole call
 wheels=(basicsr==1.4.2 addict future yapf platformdirs)  # pure Python
 binary_wheels=(lmdb)  # for the GPU image's Python, 3.12 (GPU_PYTHON)
 
@@ -40,10 +42,13 @@ prepare() {
   "$python" -m pip download -q --no-deps --only-binary=:all: --python-version "${GPU_PYTHON:-3.12}" --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     -d "$here/wheels" "${binary_wheels[@]}" || return 1
-  for set in T91 BSD200 Set5; do
+  for set in T91 BSD200; do
     [ -d "$here/data/datasets/$set" ] || "$python" -m srapp.cli pack-images "$data/datasets/$set" -o "$here/data/datasets" \
       || return 1
   done
+  # Set5 as it is: a degraded validation set seeds each image by its file name
+  # (srapp.degradations.image_seed), so renamed files would not be the benchmark's pairs.
+  [ -d "$here/data/datasets/Set5" ] || cp -r "$data/datasets/Set5" "$here/data/datasets/" || return 1
   tree=$(git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb 2>/dev/null | tail -n 1 | cut -f1)
   # What does not fit leaves BSD200, the last images by name first (an arbitrary, repeatable subset).
   while carried=$(du -sb "$here" | cut -f1); [ $(( tree + carried )) -gt $limit ]; do
@@ -64,7 +69,12 @@ with open(f"options/train/{name}.yml") as handle:
 opt["train"]["scheduler"]["finish_within"] = left - 10  # the interpreter's start and imports come first
 if os.environ.get("DRY_RUN"):  # light for a shared CPU: T91 only, the paper-size network shrunk
     opt.update(precision="fp32", num_gpu=0)
-    opt["datasets"]["train"].update(device="cpu", batch_size_per_gpu=2, subfolders=["T91"])
+    train = opt["datasets"]["train"]
+    train.update(batch_size_per_gpu=2, pin_memory=False)
+    if train["type"] == "SrappResidentPairedDataset":
+        train.update(device="cpu", subfolders=["T91"])
+    else:  # degradations made in the data loader: one worker
+        train.update(num_worker_per_gpu=1, persistent_workers=False)
     if not opt["path"].get("pretrain_network_g"):
         opt["network_g"].update(num_groups=1, num_blocks=2)
     opt["train"]["scheduler"]["seconds"] = 8
@@ -112,6 +122,7 @@ run() {
   if [ -z "${DRY_RUN:-}" ] && ! "$python" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
     echo "no GPU: nothing trained (DRY_RUN=1 runs on the CPU)"; exit 1
   fi
+  if [ "${RUNS:-}" = photo ]; then runs_alone=(); runs_shared=("${photo_runs[@]}"); fi
   status=0
   for name in "${runs_alone[@]}"; do
     train "$name" "$alone_until" || status=1

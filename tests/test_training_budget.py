@@ -330,8 +330,14 @@ def test_the_prepared_gpu_run_is_valid_bash_and_names_existing_option_files():
     text = script.read_text()
     alone = re.search(r"^runs_alone=\((.*)\)$", text, re.M).group(1).split()
     shared = re.search(r"^runs_shared=\((.*)\)$", text, re.M).group(1).split()
-    assert len(alone) == 1 and len(shared) == 4
+    photo = re.search(r"^photo_runs=\((.*)\)  #", text, re.M).group(1).split()
+    assert len(alone) == 1 and len(shared) == 4 and len(photo) == 2
     assert len(alone + shared) + 1 <= 8  # one tar per run and machine.txt: a call returns at most 8 files
-    for name in alone + shared:
+    for name in alone + shared + photo:
         opt = training.option_files.load_yaml(REPO / "options" / "train" / f"{name}.yml")
         assert opt["name"] == name and opt["train"]["scheduler"]["type"] == "CosineAnnealingTimeLR"
+    for name in photo:  # fine-tuned from the shipped photo file, judged on the photo benchmark
+        opt = training.option_files.load_yaml(REPO / "options" / "train" / f"{name}.yml")
+        assert opt["datasets"]["train"]["type"] == "SrappDegradedDataset"
+        assert opt["datasets"]["val"]["level"] == "medium"
+        assert (REPO / opt["path"]["pretrain_network_g"]).is_file()
