@@ -569,6 +569,37 @@ def test_models_lists_bicubic(capsys):
     assert out.splitlines()[0].split()[:2] == ["name", "architecture"]
 
 
+def test_models_dir_names_the_models_folder_of_every_command_that_takes_a_model(tmp_path, tiny_x2, capsys,
+                                                                                monkeypatch):
+    folder = tmp_path / "my models"
+    assert main(["models", "--models-dir", str(folder), "--add", str(tiny_x2)]) == 0
+    (folder / "tiny.pth").rename(folder / "mine-x2.pth")
+    monkeypatch.setenv("SRAPP_MODELS", str(tmp_path / "elsewhere"))  # the default folder: without the model
+    image = _smooth((20, 24, 3), 3)
+    (tmp_path / "in").mkdir()
+    source = _write_png(tmp_path / "in" / "photo.png", image)
+    torch_cpu = ["--backend", "torch", "--precision", "fp32", "--device", "cpu", "-q"]
+    capsys.readouterr()
+
+    assert main(["upscale", str(source), "-o", str(tmp_path / "out"), "--model", "mine-x2",
+                 "--models-dir", str(folder), *torch_cpu]) == 0
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "photo.png"),
+                                  upscale(image, tiny_x2, backend="torch", precision="fp32", device="cpu"))
+    assert main(["upscale", str(source), "-o", str(tmp_path / "out2"), "--model", "mine-x2", *torch_cpu]) == 2
+    err = capsys.readouterr().err
+    assert "'mine-x2' is neither" in err and str(tmp_path / "elsewhere") in err, err  # names the folder searched
+
+    assert main(["benchmark", "--model", "mine-x2", "--models-dir", str(folder), "--dataset", str(tmp_path / "in"),
+                 "--no-lpips", *torch_cpu]) == 0
+    assert capsys.readouterr().out.startswith("mine-x2 x2 on ")
+    assert main(["export", "mine-x2", "--models-dir", str(folder), "-o", str(tmp_path / "mine.safetensors")]) == 0
+    assert main(["models", "--models-dir", str(folder)]) == 0
+    assert any(line.startswith("mine-x2 ") for line in capsys.readouterr().out.splitlines())
+    assert main(["upscale", str(source), "-o", str(tmp_path / "out3"), "--model", "other", "--models-dir",
+                 str(folder), *torch_cpu]) == 2
+    assert f"{folder}: mine-x2" in capsys.readouterr().err  # what the folder has
+
+
 # ----------------------------------------------------------------------------------------------
 # 13.-14. real processes: python -m srapp.cli, and a torchrun split
 
