@@ -600,6 +600,23 @@ def test_models_dir_names_the_models_folder_of_every_command_that_takes_a_model(
     assert f"{folder}: mine-x2" in capsys.readouterr().err  # what the folder has
 
 
+@pytest.mark.parametrize("text, size", [("123", 123), ("50mb", 50 * 1024 ** 2), ("1GB", 1024 ** 3), ("1.5kb", None),
+                                        ("2m", 2 * 1024 ** 2), ("0", None), ("50 parsecs", None), ("-1mb", None)])
+def test_byte_size_reads_sizes_as_the_web_server_does(text, size):
+    import argparse
+
+    from gradio.utils import _parse_file_size
+    from srapp.cli.arguments import byte_size
+
+    if size is None:
+        with pytest.raises(argparse.ArgumentTypeError):
+            byte_size(text)
+    else:
+        assert byte_size(text) == size
+        if text.lower().endswith("b") and not text.isdigit():
+            assert _parse_file_size(text) == size  # Gradio's own reading of --max-upload's old value
+
+
 # ----------------------------------------------------------------------------------------------
 # 13.-14. real processes: python -m srapp.cli, and a torchrun split
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import os
 import re
 import time
@@ -233,6 +234,46 @@ def test_uploaded_models_are_validated_and_kept_only_when_asked(tmp_path):
     with pytest.raises(CheckpointError, match=r"large\.pth: 0\.4\d* MB is over the limit of 0\.2 MB"):
         service.add_upload(large)
     assert sorted(path.name for path in models.iterdir()) == ["my_x3_.pth"]
+
+
+def test_one_model_size_limit_for_the_command_line_the_service_and_the_servers_upload_cap(tmp_path):
+    from srapp.engine.model_catalog import MAX_MODEL_BYTES, add_model
+    from srapp.web.service import upload_limit
+
+    defaults = Limits()
+    assert inspect.signature(add_model).parameters["max_bytes"].default == MAX_MODEL_BYTES  # srapp models --add
+    assert defaults.max_model_bytes == MAX_MODEL_BYTES == upload_limit(defaults) > defaults.max_image_bytes
+    large = tmp_path / "large.pth"
+    torch.save({"w": torch.zeros(100_000)}, large)
+    with pytest.raises(CheckpointError, match=r"large\.pth: 0\.4\d* MB is over the limit of 0\.2 MB for a model file"):
+        add_model(large, tmp_path / "models", max_bytes=200_000)
+    assert not (tmp_path / "models").exists()
+
+
+def test_the_server_admits_a_model_over_the_image_limit_and_refuses_such_an_image(tmp_path):
+    import httpx
+    from srapp.web.service import upload_limit
+
+    limits = Limits(max_image_bytes=100_000, max_model_bytes=1_500_000)
+    service = WebService(limits, work_root=tmp_path / "work", models_folder=tmp_path / "models")
+    model = tmp_path / "wide-x2.pth"
+    torch.manual_seed(6)
+    torch.save(Compact(num_in_ch=3, num_out_ch=3, num_feat=128, num_conv=2, upscale=2).state_dict(), model)
+    assert 1_000_000 < model.stat().st_size < 1_500_000
+    image = write_image(tmp_path / "noisy.png",
+                        np.random.default_rng(5).integers(0, 256, (250, 250, 3), dtype=np.uint8))
+    assert image.stat().st_size > 150_000
+    with served(service, max_file_size=upload_limit(limits)) as url:  # the cap launch() sets
+        with open(model, "rb") as sent:  # the page's upload route
+            response = httpx.post(f"{url}gradio_api/upload", files={"files": (model.name, sent)}, timeout=60)
+        assert response.status_code == 200, response.text
+        assert service.add_upload(response.json()[0]) == "wide-x2"
+        with pytest.raises(Exception, match=r"noisy\.png: 0\.1\d* MB is over the limit of 0\.1 MB for an image file"):
+            Client(url, verbose=False).predict(handle_file(str(image)), "bicubic", 2, api_name="/upscale")
+    outcome = service.batch([str(image), str(write_image(tmp_path / "small.png", smooth_image(20, 24)))],
+                            RunRequest("bicubic", srapp.UpscaleSettings(scale=2)))
+    assert [name for name, _ in outcome.failures] == ["noisy.png"] and outcome.total == 2  # that file only
+    assert "over the limit of 0.1 MB for an image file" in outcome.failures[0][1]
 
 
 @needs_chromium

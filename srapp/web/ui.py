@@ -28,7 +28,7 @@ from ..errors import Cancelled, SrappError, UsageError
 from .examples import write_examples
 from .service import (
     DEFAULT_BICUBIC_SCALE, PREVIEW_LONG_SIDE, RunRequest, Stage, StageProgress, WebService,
-    available_devices, available_precisions,
+    available_devices, available_precisions, upload_limit,
 )
 from .shutdown import clean_up_on_termination
 
@@ -419,10 +419,10 @@ def launch(
     host: str = "127.0.0.1",
     port: int = 7860,
     service: WebService | None = None,
-    max_upload: str = "50mb",
     **launch_kwargs: Any,
 ) -> None:
     """Serve the page; requests wait in a queue, and each device runs a bounded number at a time.
+    Uploads are capped by :func:`upload_limit` of the service's limits.
 
     On SIGTERM (what Docker and systemd send) or SIGHUP (its terminal closed) the server is closed
     and the work folder removed, as on Ctrl-C, before the process ends as the signal ends it.
@@ -438,7 +438,8 @@ def launch(
         service.close()
 
     clean_up_on_termination(clean_up)
-    app.launch(server_name=host, server_port=port, max_file_size=max_upload, **{**LAUNCH_OPTIONS, **launch_kwargs})
+    app.launch(server_name=host, server_port=port, max_file_size=upload_limit(service.limits),
+               **{**LAUNCH_OPTIONS, **launch_kwargs})
 
 
 __all__ = ["LAUNCH_OPTIONS", "build_app", "check_port", "error_message", "launch"]
