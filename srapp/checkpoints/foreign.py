@@ -41,12 +41,13 @@ REFUSED_PURPOSES = {
 RUNNABLE_CHANNELS = (1, 3, 4)
 # Architectures whose output tiles change more than spandrel's tiling claim lets on. OmniSR
 # (spandrel 0.4.2: supported) has grid attention, whose groups gather pixels spaced (side /
-# window size) apart across the whole input, and channel attention over every window: an output pixel
-# depends on the whole input, not on a neighbourhood a tile overlap could cover. With random
-# weights, a pixel's gradient 24+ pixels away was 1.1% of its own (RCAN's, global pooling
-# only: 0.004%; convolutional networks': 0), and tiles of 48 to 96 with overlaps of 16 to 47
-# over 128x144 came within 48-56 dB of the whole image, no closer with more overlap. As
-# "discouraged" it runs whole up to the whole-image bound and is tiled beyond it with a warning.
+# window size) apart across the whole input, and channel attention over every window: an output
+# pixel depends on the whole input, not on a neighbourhood a tile overlap could cover. With
+# random weights (python benchmarks/tiling_reach.py), a pixel's gradient 24+ pixels away was
+# 0.8-4% of its own pixel's (convolutional networks': 0; RCAN's, global pooling only: 0.004%),
+# and tiles of 48 to 96 with overlaps of 16 to 47 over 128x144 came within 39-56 dB of the
+# whole image, no closer with more overlap. As "discouraged" it runs whole up to the
+# whole-image bound and is tiled beyond it with a warning.
 TILING_OVERRIDES = {"OmniSR": TILING_DISCOURAGED}
 
 
