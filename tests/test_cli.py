@@ -569,6 +569,54 @@ def test_models_lists_bicubic(capsys):
     assert out.splitlines()[0].split()[:2] == ["name", "architecture"]
 
 
+def test_models_dir_names_the_models_folder_of_every_command_that_takes_a_model(tmp_path, tiny_x2, capsys,
+                                                                                monkeypatch):
+    folder = tmp_path / "my models"
+    assert main(["models", "--models-dir", str(folder), "--add", str(tiny_x2)]) == 0
+    (folder / "tiny.pth").rename(folder / "mine-x2.pth")
+    monkeypatch.setenv("SRAPP_MODELS", str(tmp_path / "elsewhere"))  # the default folder: without the model
+    image = _smooth((20, 24, 3), 3)
+    (tmp_path / "in").mkdir()
+    source = _write_png(tmp_path / "in" / "photo.png", image)
+    torch_cpu = ["--backend", "torch", "--precision", "fp32", "--device", "cpu", "-q"]
+    capsys.readouterr()
+
+    assert main(["upscale", str(source), "-o", str(tmp_path / "out"), "--model", "mine-x2",
+                 "--models-dir", str(folder), *torch_cpu]) == 0
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "photo.png"),
+                                  upscale(image, tiny_x2, backend="torch", precision="fp32", device="cpu"))
+    assert main(["upscale", str(source), "-o", str(tmp_path / "out2"), "--model", "mine-x2", *torch_cpu]) == 2
+    err = capsys.readouterr().err
+    assert "'mine-x2' is neither" in err and str(tmp_path / "elsewhere") in err, err  # names the folder searched
+
+    assert main(["benchmark", "--model", "mine-x2", "--models-dir", str(folder), "--dataset", str(tmp_path / "in"),
+                 "--no-lpips", *torch_cpu]) == 0
+    assert capsys.readouterr().out.startswith("mine-x2 x2 on ")
+    assert main(["export", "mine-x2", "--models-dir", str(folder), "-o", str(tmp_path / "mine.safetensors")]) == 0
+    assert main(["models", "--models-dir", str(folder)]) == 0
+    assert any(line.startswith("mine-x2 ") for line in capsys.readouterr().out.splitlines())
+    assert main(["upscale", str(source), "-o", str(tmp_path / "out3"), "--model", "other", "--models-dir",
+                 str(folder), *torch_cpu]) == 2
+    assert f"{folder}: mine-x2" in capsys.readouterr().err  # what the folder has
+
+
+@pytest.mark.parametrize("text, size", [("123", 123), ("50mb", 50 * 1024 ** 2), ("1GB", 1024 ** 3), ("1.5kb", None),
+                                        ("2m", 2 * 1024 ** 2), ("0", None), ("50 parsecs", None), ("-1mb", None)])
+def test_byte_size_reads_sizes_as_the_web_server_does(text, size):
+    import argparse
+
+    from gradio.utils import _parse_file_size
+    from srapp.cli.arguments import byte_size
+
+    if size is None:
+        with pytest.raises(argparse.ArgumentTypeError):
+            byte_size(text)
+    else:
+        assert byte_size(text) == size
+        if text.lower().endswith("b") and not text.isdigit():
+            assert _parse_file_size(text) == size  # Gradio's own reading of --max-upload's old value
+
+
 # ----------------------------------------------------------------------------------------------
 # 13.-14. real processes: python -m srapp.cli, and a torchrun split
 

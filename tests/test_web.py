@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import os
 import re
 import time
@@ -113,7 +114,7 @@ def test_bad_uploads_get_messages_and_the_server_keeps_serving(client, tmp_path,
     with pytest.raises(Exception, match=r"photo\.png: 52x40 upscaled x1e\+06 makes the result 52000000x40000000 .*"
                                         r"over the limit of 256 megapixels of output"):  # refused before any work
         client.predict(handle_file(str(image_file[1])), "bicubic", 1000000, api_name="/upscale")
-    with pytest.raises(Exception, match="not in the list of choices"):  # never a server path
+    with pytest.raises(Exception, match="unknown model 'passwd'; choose one of .*tiny-x2"):  # never a server path
         client.predict(handle_file(str(image_file[1])), "/etc/passwd", api_name="/upscale")
     other = write_image(tmp_path / "other.png", np.zeros((30, 30, 3), np.uint8))
     with pytest.raises(Exception, match="ground truth is 30x30 but the image is 52x40"):
@@ -195,6 +196,22 @@ def test_the_models_folder_is_offered_with_architecture_scale_and_licence(server
                                   srapp.upscale(image_file[0], server["models"] / "compact-x2.pth", device="cpu"))
 
 
+def test_the_api_takes_a_model_added_to_the_folder_after_the_server_started(client, server, image_file, tmp_path):
+    added = server["models"] / "added-later-x3.pth"
+    torch.manual_seed(3)
+    torch.save(Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=3).state_dict(), added)
+    try:
+        result = client.predict(handle_file(str(image_file[1])), "added-later-x3", api_name="/upscale")
+        np.testing.assert_array_equal(read_image(result), srapp.upscale(image_file[0], added, device="cpu"))
+        archive, _, failures, _ = client.predict([handle_file(str(image_file[1]))], "added-later-x3",
+                                                 api_name="/batch")
+        assert failures["data"] in ([], [["", ""]]) and zipfile.ZipFile(archive).namelist() == ["photo.png"]
+    finally:
+        added.unlink()
+    with pytest.raises(Exception, match="unknown model 'added-later-x3'"):  # gone from the folder: refused
+        client.predict(handle_file(str(image_file[1])), "added-later-x3", api_name="/upscale")
+
+
 def test_uploaded_models_are_validated_and_kept_only_when_asked(tmp_path):
     models = tmp_path / "models"
     service = WebService(Limits(max_model_bytes=200_000), work_root=tmp_path / "work", models_folder=models)
@@ -217,6 +234,46 @@ def test_uploaded_models_are_validated_and_kept_only_when_asked(tmp_path):
     with pytest.raises(CheckpointError, match=r"large\.pth: 0\.4\d* MB is over the limit of 0\.2 MB"):
         service.add_upload(large)
     assert sorted(path.name for path in models.iterdir()) == ["my_x3_.pth"]
+
+
+def test_one_model_size_limit_for_the_command_line_the_service_and_the_servers_upload_cap(tmp_path):
+    from srapp.engine.model_catalog import MAX_MODEL_BYTES, add_model
+    from srapp.web.service import upload_limit
+
+    defaults = Limits()
+    assert inspect.signature(add_model).parameters["max_bytes"].default == MAX_MODEL_BYTES  # srapp models --add
+    assert defaults.max_model_bytes == MAX_MODEL_BYTES == upload_limit(defaults) > defaults.max_image_bytes
+    large = tmp_path / "large.pth"
+    torch.save({"w": torch.zeros(100_000)}, large)
+    with pytest.raises(CheckpointError, match=r"large\.pth: 0\.4\d* MB is over the limit of 0\.2 MB for a model file"):
+        add_model(large, tmp_path / "models", max_bytes=200_000)
+    assert not (tmp_path / "models").exists()
+
+
+def test_the_server_admits_a_model_over_the_image_limit_and_refuses_such_an_image(tmp_path):
+    import httpx
+    from srapp.web.service import upload_limit
+
+    limits = Limits(max_image_bytes=100_000, max_model_bytes=1_500_000)
+    service = WebService(limits, work_root=tmp_path / "work", models_folder=tmp_path / "models")
+    model = tmp_path / "wide-x2.pth"
+    torch.manual_seed(6)
+    torch.save(Compact(num_in_ch=3, num_out_ch=3, num_feat=128, num_conv=2, upscale=2).state_dict(), model)
+    assert 1_000_000 < model.stat().st_size < 1_500_000
+    image = write_image(tmp_path / "noisy.png",
+                        np.random.default_rng(5).integers(0, 256, (250, 250, 3), dtype=np.uint8))
+    assert image.stat().st_size > 150_000
+    with served(service, max_file_size=upload_limit(limits)) as url:  # the cap launch() sets
+        with open(model, "rb") as sent:  # the page's upload route
+            response = httpx.post(f"{url}gradio_api/upload", files={"files": (model.name, sent)}, timeout=60)
+        assert response.status_code == 200, response.text
+        assert service.add_upload(response.json()[0]) == "wide-x2"
+        with pytest.raises(Exception, match=r"noisy\.png: 0\.1\d* MB is over the limit of 0\.1 MB for an image file"):
+            Client(url, verbose=False).predict(handle_file(str(image)), "bicubic", 2, api_name="/upscale")
+    outcome = service.batch([str(image), str(write_image(tmp_path / "small.png", smooth_image(20, 24)))],
+                            RunRequest("bicubic", srapp.UpscaleSettings(scale=2)))
+    assert [name for name, _ in outcome.failures] == ["noisy.png"] and outcome.total == 2  # that file only
+    assert "over the limit of 0.1 MB for an image file" in outcome.failures[0][1]
 
 
 @needs_chromium
@@ -252,6 +309,58 @@ def test_browser_upscales_with_a_model_of_the_folder_and_an_uploaded_one(server,
     np.testing.assert_array_equal(downloads[0], srapp.upscale(image_file[0], server["models"] / "compact-x2.pth",
                                                               device="cpu"))
     np.testing.assert_array_equal(downloads[1], srapp.upscale(image_file[0], upload, device="cpu"))
+
+
+@needs_chromium
+def test_each_page_load_offers_the_models_folder_as_it_is_then(server, image_file, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    added, upload = server["models"] / "added-for-pages-x3.pth", tmp_path / "kept-upload-x2.pth"
+    torch.manual_seed(4)
+    torch.save(Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2).state_dict(), upload)
+    kept = server["models"] / upload.name
+
+    def offered(page, close: bool = True) -> list[str]:
+        page.get_by_label("Model").first.click()
+        expect(page.get_by_role("option").first).to_be_visible()
+        options = page.get_by_role("option").all_inner_texts()
+        if close:
+            page.locator("h1").first.click()
+        return options
+
+    try:
+        with sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            early = browser.new_page(viewport={"width": 1280, "height": 1200})
+            early.goto(server["url"])
+            assert not any(option.startswith("added-for-pages-x3") for option in offered(early))
+            torch.save(Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=3).state_dict(), added)
+            early.get_by_text("Use your own model").click()  # an upload kept in the folder by the early page
+            early.get_by_label("Keep it in my models folder").check()
+            early.locator("#model-file input[type=file]").set_input_files(str(upload))
+            early.locator("#add-model-button").click()
+            expect(early.locator("#model-status")).to_contain_text("kept in the models folder", timeout=60_000)
+            assert kept.read_bytes() == upload.read_bytes()
+            assert any(option.startswith("added-for-pages-x3 (Compact x3") for option in offered(early))
+
+            late = browser.new_page(viewport={"width": 1280, "height": 1200})  # a second page load sees both
+            late.goto(server["url"])
+            late.locator("#input-image input[type=file]").set_input_files(str(image_file[1]))
+            options = offered(late, close=False)
+            assert any(option.startswith("added-for-pages-x3 (Compact x3, permissive") for option in options)
+            assert any(option.startswith("kept-upload-x2 (Compact x2, permissive") for option in options)
+            late.get_by_role("option", name=re.compile(r"^added-for-pages-x3 ")).click()
+            late.locator("#upscale-button").click()
+            expect(late.locator("#result-file")).to_contain_text("photo_added-for-pages-x3", timeout=60_000)
+            with late.expect_download() as download:
+                late.locator("#result-file a").first.click()
+            download.value.save_as(tmp_path / "late.png")
+            browser.close()
+        np.testing.assert_array_equal(read_image(tmp_path / "late.png"),
+                                      srapp.upscale(image_file[0], added, device="cpu"))
+    finally:
+        added.unlink(missing_ok=True)
+        kept.unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize("target", ["/etc/passwd", "{checkpoint}"])

@@ -9,7 +9,8 @@ architectures load too, and every such model carries :data:`RESTRICTED_LICENCE` 
 descriptor, which ``srapp models``, the command line and the web page show.
 
 spandrel's ``ImageModelDescriptor`` becomes srapp's :class:`LoadedModel`: architecture, scale,
-channels, size requirements, tiling, fp16 / bf16 support and purpose as spandrel states them.
+channels, size requirements, tiling, fp16 / bf16 support and purpose as spandrel states them,
+except where srapp measured tiling otherwise (:data:`TILING_OVERRIDES`).
 Models srapp cannot run as an image-to-image upscaler are refused: inpainting (it needs a mask)
 and face restoration (aligned face crops, not photos).
 """
@@ -38,6 +39,16 @@ REFUSED_PURPOSES = {
     "FaceSR": "a face restoration model (it takes aligned face crops, not whole images)",
 }
 RUNNABLE_CHANNELS = (1, 3, 4)
+# Architectures whose output tiles change more than spandrel's tiling claim lets on. OmniSR
+# (spandrel 0.4.2: supported) has grid attention, whose groups gather pixels spaced (side /
+# window size) apart across the whole input, and channel attention over every window: an output
+# pixel depends on the whole input, not on a neighbourhood a tile overlap could cover. With
+# random weights (python benchmarks/tiling_reach.py), a pixel's gradient 24+ pixels away was
+# 0.8-4% of its own pixel's (convolutional networks': 0; RCAN's, global pooling only: 0.004%),
+# and tiles of 48 to 96 with overlaps of 16 to 47 over 128x144 came within 39-56 dB of the
+# whole image, no closer with more overlap. As "discouraged" it runs whole up to the
+# whole-image bound and is tiled beyond it with a warning.
+TILING_OVERRIDES = {"OmniSR": TILING_DISCOURAGED}
 
 
 def _spandrel() -> Any:
@@ -151,7 +162,7 @@ def spandrel_model(state: Mapping[str, Any], origin: str | None = None) -> Loade
         network, str(architecture.id), int(descriptor.scale), {"tags": list(descriptor.tags)}, LAYOUT, origin,
         input_channels=int(descriptor.input_channels), output_channels=int(descriptor.output_channels),
         size_requirements=SizeRequirements(requirements.minimum, requirements.multiple_of, requirements.square),
-        tiling=_TILINGS[descriptor.tiling.name], supports_fp16=bool(descriptor.supports_half),
+        tiling=TILING_OVERRIDES.get(str(architecture.id), _TILINGS[descriptor.tiling.name]), supports_fp16=bool(descriptor.supports_half),
         supports_bf16=bool(descriptor.supports_bfloat16), licence=licence_of(architecture), purpose=purpose,
     )
 
@@ -161,6 +172,7 @@ def architecture_count() -> int:
 
 
 __all__ = [
-    "CalledNetwork", "EXTRA_PACKAGE", "LAYOUT", "PERMISSIVE_LICENCE", "RESTRICTED_LICENCE", "architecture_count",
+    "CalledNetwork", "EXTRA_PACKAGE", "LAYOUT", "PERMISSIVE_LICENCE", "RESTRICTED_LICENCE", "TILING_OVERRIDES",
+    "architecture_count",
     "canonical_state", "detect", "extra_registry", "licence_of", "registry", "spandrel_model",
 ]

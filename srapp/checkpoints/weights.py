@@ -82,8 +82,9 @@ def looks_like_path(source: str | os.PathLike) -> bool:
     return isinstance(source, os.PathLike) or any(mark in str(source) for mark in ("/", "\\", "."))
 
 
-def model_file(source: str | os.PathLike, also: tuple[str, ...] = ()) -> Path:
-    """The checkpoint file a model name (shipped, or in the models folder) or a path stands for.
+def model_file(source: str | os.PathLike, also: tuple[str, ...] = (), models_folder: Path | None = None) -> Path:
+    """The checkpoint file a model name (shipped, or in the models folder: ``models_folder``,
+    default :func:`srapp.locations.models_dir`) or a path stands for.
 
     A bare name that is neither a model nor a file is refused, listing the names (and ``also``:
     names the caller handles itself, such as ``bicubic``).
@@ -96,10 +97,11 @@ def model_file(source: str | os.PathLike, also: tuple[str, ...] = ()) -> Path:
         return path.resolve()
     if looks_like_path(source):
         raise CheckpointError(path, "no such checkpoint file")
-    mine = user_models()
+    folder = models_dir() if models_folder is None else Path(models_folder)
+    mine = user_models(folder)
     if str(source) in mine:
         return mine[str(source)]
     names = ", ".join([*also, *shipped]) or "none installed"
-    folder = f"{models_dir()}: {', '.join(mine)}" if mine else f"{models_dir()}: none"
+    listed = f"{folder}: {', '.join(mine)}" if mine else f"{folder}: none"
     raise CheckpointError(None, f"{str(source)!r} is neither a shipped model ({names}), nor a model of the "
-                          f"models folder ({folder}), nor a checkpoint file")
+                          f"models folder ({listed}), nor a checkpoint file")

@@ -3,22 +3,50 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from ..batch.report import Report, check_report_path, printable
+from ..checkpoints import model_file
 from ..engine.backends import BACKENDS
+from ..engine.model_catalog import BICUBIC
 from ..io.image_io import check_jpeg_quality
 from ..engine.precision import PRECISIONS
 from ..engine.settings import DEFAULT_MODEL, DEFAULT_SETTINGS, SETTING_NAMES, UpscaleSettings, parse_whole_number
 from ..errors import UsageError
 from ..engine.upscale import Upscaler
+from ..locations import MODELS_ENV, models_dir
 from ..write_rule import ReadLocations
+
+
+def add_models_dir_option(parser: argparse.ArgumentParser) -> None:
+    """``--models-dir``: the folder whose model files are used by name, for every command that
+    resolves model names (read by :func:`models_folder` and :func:`chosen_model`)."""
+    parser.add_argument("--models-dir", type=Path, default=None, metavar="DIR",
+                        help=f"the models folder, whose files are used by name (default: ${MODELS_ENV}, else "
+                        f"{models_dir()})")
+
+
+def models_folder(args: argparse.Namespace) -> Path:
+    """The models folder the command line names (``--models-dir``), else the default one."""
+    return args.models_dir if args.models_dir is not None else models_dir()
+
+
+def chosen_model(args: argparse.Namespace) -> str | Path:
+    """``args.model`` as the engine takes it: bicubic by name; a shipped model, a name of the models
+    folder (``--models-dir``) or a checkpoint path as its file. An unknown name is refused here,
+    naming the folder that was searched."""
+    if args.model == BICUBIC:
+        return args.model
+    return model_file(args.model, also=(BICUBIC,), models_folder=models_folder(args))
 
 
 def add_model_options(parser: argparse.ArgumentParser, default_model: str = DEFAULT_MODEL) -> None:
     parser.add_argument("--model", default=default_model,
-                        help="a shipped model (see `srapp models`), bicubic, or a checkpoint file (default: %(default)s)")
+                        help="a shipped model or one of the models folder (see `srapp models`), bicubic, or a "
+                        "checkpoint file (default: %(default)s)")
+    add_models_dir_option(parser)
     parser.add_argument("--scale", type=whole_number("scale"), default=DEFAULT_SETTINGS.scale,
                         help="upscaling factor: required for bicubic, must match a network's own")
     parser.add_argument("--tile", type=int, default=DEFAULT_SETTINGS.tile,
@@ -110,6 +138,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+_BYTE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def byte_size(text: str) -> int:
+    """A size in bytes (``--max-upload``): ``123``, ``50kb``, ``50mb``, ``1gb`` (whole numbers of
+    units of 1024, as Gradio reads them), at least 1 byte."""
+    match = re.fullmatch(r"(\d+)\s*([kmg]?)b?", text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (a whole number of b, kb, mb or gb: 50mb, 1gb)")
+    value = int(match[1]) * _BYTE_UNITS[match[2]]
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1 byte")
+    return value
+
+
 def name_suffix(text: str) -> str:
     """``--suffix``: a non-empty piece of a file name (no folder separators)."""
     if not text or text in (".", "..") or any(separator in text for separator in ("/", "\\", "\0")):
@@ -119,7 +162,7 @@ def name_suffix(text: str) -> str:
 
 def build_upscaler(args: argparse.Namespace, **changes) -> Upscaler:
     """The upscaler the options describe; what runs is said once on stderr."""
-    upscaler = Upscaler(args.model, settings_from_args(args, **changes))
+    upscaler = Upscaler(chosen_model(args), settings_from_args(args, **changes))
     if not getattr(args, "quiet", False):
         print(f"srapp: {upscaler.name} x{upscaler.scale} on {upscaler.device}: {upscaler.backend} backend, "
               f"{upscaler.precision}", file=sys.stderr)

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..checkpoints.exports import EXPORT_FORMATS, FORMAT_SUFFIXES, ONNX_OPSET, STORAGES, export_model
 from ..errors import UsageError
 from . import exit_status
+from .arguments import add_models_dir_option, chosen_model
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -21,7 +22,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         "load for RCAN), safetensors (srapp's weights with the configuration in the metadata). "
         "Exit status: 0 written, 2 usage error or a model the format cannot hold.",
     )
-    parser.add_argument("model", metavar="MODEL", help="a shipped model (see `srapp models`) or a checkpoint file")
+    parser.add_argument("model", metavar="MODEL",
+                        help="a shipped model or one of the models folder (see `srapp models`), or a checkpoint file")
+    add_models_dir_option(parser)
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="FILE", help="the file to write")
     parser.add_argument("--format", choices=EXPORT_FORMATS,
                         help=f"default: from the suffix ({suffixes}); official needs the flag")
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.calibration is not None:
         raise UsageError("--calibration is for --precision int8")
     try:
-        export = export_model(args.model, args.output, args.format, storage=args.storage, opset=args.opset,
+        export = export_model(chosen_model(args), args.output, args.format, storage=args.storage, opset=args.opset,
                               openvino_transform=transform)
     except OSError as error:  # reading the model raises CheckpointError: this is the output
         raise UsageError(f"{args.output}: cannot be written ({error.strerror or error})") from error

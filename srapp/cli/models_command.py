@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..batch.report import printable
 from ..engine.model_catalog import add_model, available_models
-from ..locations import MODELS_ENV, models_dir
+from .arguments import add_models_dir_option, models_folder
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -16,16 +16,15 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         "models", help="list the available models, or add one to the models folder",
         description="List bicubic, the shipped models and the models folder's files (srapp's own layouts, or any "
         "architecture spandrel knows) with architecture, scale, parameters and licence. Models of the folder are "
-        "used by name (srapp upscale --model NAME).")
-    parser.add_argument("--models-dir", type=Path, default=None, metavar="DIR",
-                        help=f"the models folder (default: ${MODELS_ENV}, else {models_dir()})")
+        "used by name (srapp upscale --model NAME, with the same --models-dir if it is not the default).")
+    add_models_dir_option(parser)
     parser.add_argument("--add", type=Path, metavar="FILE",
                         help="check that FILE loads and copy it into the models folder (never over a model there)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    folder = args.models_dir or models_dir()
+    folder = models_folder(args)
     if args.add is not None:
         path, loaded = add_model(args.add, folder)
         licence = f", licence: {loaded.licence}" if loaded.licence else ""

@@ -26,6 +26,9 @@ from ..errors import CheckpointError, UsageError
 from ..locations import models_dir
 
 BICUBIC = "bicubic"
+# The largest model file srapp accepts (``srapp models --add`` and the web app's upload; the web
+# server's upload cap derives from it): the largest community models are about 0.5 GB.
+MAX_MODEL_BYTES = 1 << 30
 BICUBIC_MADE_FOR = "a baseline: interpolation only"
 # Bicubic is a descriptor too: no network, any scale, MATLAB's imresize on the whole image.
 BICUBIC_MODEL = LoadedModel(None, BICUBIC, None, {}, "built-in", BICUBIC, purpose=PURPOSE_INTERPOLATION)
@@ -118,16 +121,29 @@ def available_models(models_folder: Path | None = None) -> list[ModelInfo]:
     return infos
 
 
-def add_model(source: str | os.PathLike, models_folder: Path | None = None, name: str | None = None
-              ) -> tuple[Path, LoadedModel]:
-    """Validate a model file (it loads: srapp's layouts or spandrel's architectures, nothing
-    pickled run) and copy it into the models folder (``models_folder``, default
-    :func:`srapp.locations.models_dir`) as ``name`` (default: its own name). Returns the new file
-    and its descriptor. A name that a shipped model or a file of the folder already has is refused:
-    nothing there is written over."""
+def check_model_file(path: Path, max_bytes: int = MAX_MODEL_BYTES) -> None:
+    """Refuse (:class:`CheckpointError` naming the file) what cannot be a model file to add: a
+    suffix other than :data:`MODEL_SUFFIXES`, or more than ``max_bytes``, before it is read."""
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise CheckpointError(path, f"a model file ends in {', '.join(MODEL_SUFFIXES)}")
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise CheckpointError(path, f"cannot be read ({error.strerror or error})") from error
+    if size > max_bytes:
+        raise CheckpointError(path, f"{size / 1e6:.4g} MB is over the limit of {max_bytes / 1e6:.4g} MB for a model "
+                              "file")
+
+
+def add_model(source: str | os.PathLike, models_folder: Path | None = None, name: str | None = None,
+              max_bytes: int = MAX_MODEL_BYTES) -> tuple[Path, LoadedModel]:
+    """Validate a model file (:func:`check_model_file` with ``max_bytes``, then that it loads:
+    srapp's layouts or spandrel's architectures, nothing pickled run) and copy it into the models
+    folder (``models_folder``, default :func:`srapp.locations.models_dir`) as ``name`` (default:
+    its own name). Returns the new file and its descriptor. A name that a shipped model or a file
+    of the folder already has is refused: nothing there is written over."""
     source = Path(source)
-    if source.suffix.lower() not in MODEL_SUFFIXES:
-        raise UsageError(f"{source}: a model file ends in {', '.join(MODEL_SUFFIXES)}")
+    check_model_file(source, max_bytes)
     loaded = model_from_state(read_checkpoint(source), str(source))
     folder = models_dir() if models_folder is None else Path(models_folder)
     target = folder / (name or source.name)

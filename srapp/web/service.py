@@ -42,8 +42,8 @@ from ..checkpoints import shipped_models, trained_for
 from ..engine.devices import AUTO, device_names
 from ..io.image_io import HeaderCheck, read_image_with_metadata, write_image
 from ..io.metadata import ImageMetadata
-from ..checkpoints.weights import MODEL_SUFFIXES, user_models
-from ..engine.model_catalog import BICUBIC, BICUBIC_MADE_FOR, ModelInfo, add_model, describe_file
+from ..checkpoints.weights import user_models
+from ..engine.model_catalog import BICUBIC, BICUBIC_MADE_FOR, MAX_MODEL_BYTES, ModelInfo, add_model, describe_file
 from ..locations import models_dir
 from ..engine.precision import PRECISIONS
 from ..engine.precision import available_precisions as precision_choices
@@ -92,9 +92,20 @@ class Limits:
     max_pixels: int = 16_000_000  # input pixels per image
     max_output_pixels: int = 256_000_000  # result pixels per image (x4 of the largest input); see UpscaleSettings
     max_batch_files: int = 32
-    max_model_bytes: int = 1 << 30  # an uploaded model file (the largest community models are ~0.5 GB)
+    # An uploaded image file: its pixels are bounded by max_pixels from its header, but reading its
+    # header and metadata (an ICC profile, EXIF) can take memory up to the file's size.
+    max_image_bytes: int = 50 << 20
+    max_model_bytes: int = MAX_MODEL_BYTES  # an uploaded model file: what `srapp models --add` accepts
     per_device_concurrency: int = 1  # simultaneous runs per device; more wait for a slot
     work_ttl_seconds: float = 3600.0  # results older than this are deleted (a dead server's folder: at the next start)
+
+
+def upload_limit(limits: Limits) -> int:
+    """The web server's cap on any upload, in bytes. The server has one cap for every file, so it
+    is the larger of the image and the model limits: every model file srapp accepts can be
+    uploaded, and an image file between the two limits is refused by the service itself
+    (:meth:`WebService.check_image_size`), before it is read."""
+    return max(limits.max_image_bytes, limits.max_model_bytes)
 
 
 def available_devices() -> list[str]:
@@ -276,18 +287,12 @@ class WebService:
         if not path:
             raise UsageError("no model file uploaded")
         path = Path(path)
-        if path.suffix.lower() not in MODEL_SUFFIXES:
-            raise CheckpointError(path.name, f"a model file ends in {', '.join(MODEL_SUFFIXES)}")
-        size = path.stat().st_size
-        if size > self.limits.max_model_bytes:
-            raise CheckpointError(path.name, f"{size / 1e6:.4g} MB is over the limit of "
-                                             f"{self.limits.max_model_bytes / 1e6:.4g} MB for a model file")
         name = re.sub(r"[^\w.+-]", "_", path.stem).strip(".") or "model"
         while name in self.model_names():
             name += "_"
         folder = self.models_folder if keep else self.work_root / "models"
         try:
-            stored, _ = add_model(path, folder, f"{name}{path.suffix.lower()}")
+            stored, _ = add_model(path, folder, f"{name}{path.suffix.lower()}", self.limits.max_model_bytes)
         except (CheckpointError, ImageError) as error:  # name the file the user sent, not the upload's path
             raise error.about(path.name) from error
         if not keep:
@@ -397,10 +402,19 @@ class WebService:
         if not path:
             raise UsageError(f"no {what} uploaded")
         try:
+            self.check_image_size(path)
             return read_image_with_metadata(path, self.limits.max_pixels, check)
         except ImageError as error:
             # the upload's temporary path means nothing to the user: name the file they sent
             raise error.about(Path(path).name) from error
+
+    def check_image_size(self, path: str | Path) -> None:
+        """Refuse an uploaded image file over :attr:`Limits.max_image_bytes` before it is read (the
+        server's own cap admits files up to the model limit: :func:`upload_limit`)."""
+        size = Path(path).stat().st_size
+        if size > self.limits.max_image_bytes:
+            raise ImageError(path, f"{size / 1e6:.4g} MB is over the limit of {self.limits.max_image_bytes / 1e6:.4g} "
+                             "MB for an image file")
 
     def read_upload(self, path: str | Path | None, what: str = "image") -> np.ndarray:
         return self.read_upload_with_metadata(path, what)[0]
@@ -504,7 +518,12 @@ class WebService:
                 while stem in used:  # two uploads with one name must not overwrite each other
                     stem += "_"
                 used.add(stem)
-                jobs.append(Job(path, results / f"{stem}.png", stem))
+                try:
+                    self.check_image_size(path)
+                    problem = None
+                except ImageError as error:  # that file fails, the others run
+                    problem = error
+                jobs.append(Job(path, results / f"{stem}.png", stem, problem=problem))
             count = steps.counter(UPSCALING_IMAGES, len(jobs))
             started = time.perf_counter()
             report = BatchRunner(upscaler, max_pixels=self.limits.max_pixels).run(jobs, count, steps.cancel)
@@ -528,5 +547,5 @@ class WebService:
 
 __all__ = [
     "BatchOutcome", "Comparison", "Limits", "PREVIEW_LONG_SIDE", "RunInfo", "RunRequest", "Stage", "StageProgress",
-    "WebService", "available_devices", "available_precisions", "preview_shape",
+    "WebService", "available_devices", "available_precisions", "preview_shape", "upload_limit",
 ]

@@ -28,7 +28,7 @@ from ..errors import Cancelled, SrappError, UsageError
 from .examples import write_examples
 from .service import (
     DEFAULT_BICUBIC_SCALE, PREVIEW_LONG_SIDE, RunRequest, Stage, StageProgress, WebService,
-    available_devices, available_precisions,
+    available_devices, available_precisions, upload_limit,
 )
 from .shutdown import clean_up_on_termination
 
@@ -241,9 +241,16 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
 
         return show
 
+    def model_control(**options: Any) -> gr.Dropdown:
+        """A model choice. Its choices are the models at start, refreshed as each page loads and
+        after an upload; it takes any name, because the service checks the name against the models
+        it serves at request time (the models folder as it is then), which a list captured here
+        would not: an API client may name a model added to the folder since the server started."""
+        return gr.Dropdown(models, value=default_model, allow_custom_value=True, **options)
+
     def settings_controls() -> list[gr.components.Component]:
         with gr.Row():
-            model = gr.Dropdown(models, value=default_model, label="Model")
+            model = model_control(label="Model")
             scale = gr.Dropdown(SCALE_CHOICES, value=str(DEFAULT_BICUBIC_SCALE), allow_custom_value=True,
                                 label="Scale (bicubic only; networks have their own)")
         with gr.Row():
@@ -296,11 +303,16 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
         """Validate an uploaded model file and offer it in the model choices (kept in the models
         folder only when asked)."""
         name = await anyio.to_thread.run_sync(service.add_upload, file, bool(keep))
-        label = dict((value, label) for label, value in service.model_choices())[name]
-        where = "kept in the models folder" if keep else "for as long as this server runs"
         choices = service.model_choices()
+        label = dict((value, label) for label, value in choices)[name]
+        where = "kept in the models folder" if keep else "for as long as this server runs"
         return (gr.update(choices=choices, value=name), gr.update(choices=choices),
                 f"Added **{_markdown_text(label)}**, {where}.")
+
+    def current_models() -> tuple:
+        """Both model choices as the models folder is now (the page's load event)."""
+        choices = service.model_choices()
+        return gr.update(choices=choices), gr.update(choices=choices)
 
     def cancel_button(tab: str) -> Callable[[gr.Request], str]:
         def cancel(request: gr.Request) -> str:
@@ -371,12 +383,13 @@ def build_app(service: WebService | None = None) -> gr.Blocks:
                              api_visibility="private")
         add_button.click(add_model, [model_file, keep_model], [controls[0], batch_controls[0], model_status],
                          api_visibility="private")
+        app.load(current_models, None, [controls[0], batch_controls[0]], queue=False, api_visibility="private")
 
         with gr.Row(visible=False):  # API-only endpoints: uploads in, srapp's own PNG out
             api_image, api_truth = gr.File(type="filepath"), gr.File(type="filepath")
             api_settings = [
                 # scale as text: Gradio's Number would round 2.5 to 2 and refuse "4"; srapp parses it
-                gr.Dropdown(models, value=default_model), gr.Textbox(""),
+                model_control(), gr.Textbox(""),
                 gr.Textbox("auto"), gr.Dropdown(available_precisions(), value=DEFAULT_SETTINGS.precision),
                 gr.Dropdown(available_devices(), value=DEFAULT_SETTINGS.device), gr.Checkbox(DEFAULT_SETTINGS.self_ensemble),
             ]
@@ -406,10 +419,10 @@ def launch(
     host: str = "127.0.0.1",
     port: int = 7860,
     service: WebService | None = None,
-    max_upload: str = "50mb",
     **launch_kwargs: Any,
 ) -> None:
     """Serve the page; requests wait in a queue, and each device runs a bounded number at a time.
+    Uploads are capped by :func:`upload_limit` of the service's limits.
 
     On SIGTERM (what Docker and systemd send) or SIGHUP (its terminal closed) the server is closed
     and the work folder removed, as on Ctrl-C, before the process ends as the signal ends it.
@@ -425,7 +438,8 @@ def launch(
         service.close()
 
     clean_up_on_termination(clean_up)
-    app.launch(server_name=host, server_port=port, max_file_size=max_upload, **{**LAUNCH_OPTIONS, **launch_kwargs})
+    app.launch(server_name=host, server_port=port, max_file_size=upload_limit(service.limits),
+               **{**LAUNCH_OPTIONS, **launch_kwargs})
 
 
 __all__ = ["LAUNCH_OPTIONS", "build_app", "check_port", "error_message", "launch"]
