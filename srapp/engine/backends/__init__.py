@@ -43,6 +43,11 @@ class Backend(Protocol):
     shapes: ShapePolicy  # the tile shapes it wants (one that compiles per input shape wants few)
     takes_numpy: bool  # tiles in and out are numpy arrays (else torch tensors on ``device``)
 
+    @staticmethod
+    def precision_support(device: torch.device) -> PrecisionSupport:
+        """What the backend computes fast on ``device``: the facts :mod:`srapp.engine.precision` decides on."""
+        ...
+
     def __call__(self, x: Tile) -> Tile: ...
 
     def session(self) -> contextlib.AbstractContextManager:

@@ -6,7 +6,9 @@ computed) and proves the graph valid for every shape it admits. The export first
 height and width symbolic, from :data:`SYMBOLIC_MIN` to :data:`SYMBOLIC_MAX`: any side, or, where
 the network needs it, multiples of a step (:data:`SYMBOLIC_STEPS`: SAN's 2x2 max-pool is proved
 for even sides only; the tiler then pads an odd side by one mirrored row or column). One converted
-model serves every tile shape the tiler hands over (it is reshaped and compiled per shape); a
+model serves every tile shape the tiler hands over (it is reshaped and compiled per shape: one
+compilation with dynamic sides compiles faster but runs rcan-x4's tiles 1.19-1.33x slower in
+int8, 1.03-1.14x in bf16: ``benchmarks/openvino_shapes.py``, docs/PERFORMANCE.md section 10); a
 network whose code branches on its input size in a way the export cannot carry symbolically (the
 official SAN's SOCA window) is exported again for each shape: building its backend exports it at
 one example shape (:data:`EXAMPLE_SIDE` a side), which proves the network converts; a later
