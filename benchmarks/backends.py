@@ -41,8 +41,8 @@ from srapp.engine.backends.openvino import OpenVINOBackend
 from srapp.engine.backends.torch import TorchBackend
 from srapp.engine.devices import machine_description
 from srapp.engine.kernels import openvino_module
-from srapp.engine.precision import bf16_is_fast
 from srapp.engine.resize import imresize
+from srapp.engine.upscale import channel_adapter
 from srapp.engine.tiling import ANY_SHAPE, ShapePolicy, axis_plan, tile_starts, tiled_forward
 from srapp.io.image_io import write_image
 
@@ -63,7 +63,7 @@ CASES = (Case("128x128", 128, 128), Case("256x256 -> 1 MP, tiles of 128", 256, 1
 class NCHWForward:
     """torch fp32 on a contiguous (NCHW) copy of the network: the layout a plain module has."""
 
-    name, precision, shapes = "torch", "fp32", ANY_SHAPE
+    name, precision, shapes, takes_numpy = "torch", "fp32", ANY_SHAPE, False
 
     def __init__(self, network: nn.Module) -> None:
         self.network = copy.deepcopy(network).to(memory_format=torch.contiguous_format)
@@ -98,10 +98,10 @@ def paths(network: nn.Module, threads: int, notes: list[str]) -> dict[str, objec
     The OpenVINO conversion happens here (timed into ``notes``), so first calls show compilation."""
     nchw = NCHWForward(network)
     network.to(memory_format=torch.channels_last)
-    default, _ = build_backend(describe(network), "auto", "auto", CPU, threads)
-    openvino_bf16 = OpenVINOBackend(network, "bf16", threads)
     started = time.perf_counter()
+    openvino_bf16 = OpenVINOBackend(network, "bf16", threads)
     computes = openvino_bf16.runtime_precision((1, 3, 32, 32))
+    default, _ = build_backend(describe(network), "auto", "auto", CPU, threads)
     notes.append(f"{type(network).__name__}: OpenVINO conversion (torch.export + convert) and a first "
                  f"compilation from an empty cache took {time.perf_counter() - started:.1f} s")
     bf16_label = "OpenVINO bf16" if computes == "bf16" else "OpenVINO bf16 (hint ignored: computes f32 here)"
@@ -121,13 +121,15 @@ def speed_rows(model: str, threads: int, repeats: int, peaks: dict[str, float], 
     counted: dict[int, float] = {}
     flops_network = copy.deepcopy(network)
     candidates = paths(network, threads, notes)
-    bf16_fast = bf16_is_fast(CPU)
+    bf16_fast = TorchBackend.precision_support(CPU).bf16_fast
     rows = []
     for case in CASES:
-        x = torch.from_numpy(smooth_image(case.side).transpose(2, 0, 1).astype(np.float32) / 255)[None]
+        array = smooth_image(case.side).transpose(2, 0, 1).astype(np.float32)[None] / 255
+        tiles = {False: torch.from_numpy(array), True: array}  # what each path takes
         runnable = {
-            label: (lambda forward=forward: tiled_forward(forward, x, scale=network.scale, tile=case.tile,
-                                                         overlap=case.overlap, shapes=forward.shapes))
+            label: (lambda forward=forward: tiled_forward(
+                forward, tiles[forward.takes_numpy], scale=network.scale, tile=case.tile,
+                overlap=case.overlap, shapes=forward.shapes))
             for label, forward in candidates.items()
             if label != "torch bf16" or bf16_fast or slow_bf16 or case is CASES[0]
         }
@@ -150,6 +152,7 @@ def speed_rows(model: str, threads: int, repeats: int, peaks: dict[str, float], 
 def forced(upscaler: srapp.Upscaler, backend: object) -> srapp.Upscaler:
     """``upscaler`` running ``backend``: paths the precision policy would not pick here (bf16 where slow)."""
     upscaler.backend_runner = backend
+    upscaler._network_forward = channel_adapter(upscaler.model, backend)  # what the tiles actually run through
     return upscaler
 
 
@@ -170,7 +173,7 @@ def set5_rows(threads: int, slow_bf16: bool) -> list[str]:
 
         reference = mean_psnr(upscaler())
         cells = []
-        if bf16_is_fast(CPU) or slow_bf16:
+        if TorchBackend.precision_support(CPU).bf16_fast or slow_bf16:
             cells.append(mean_psnr(forced(upscaler(), TorchBackend(loaded.network, "bf16", CPU))) - reference)
         else:
             cells.append("not run (slow bf16)")
@@ -216,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ[ov_backend.CACHE_ENV] = cache  # first calls measured from an empty cache
         print(machine() + "\n", flush=True)
         # Without fast bf16 kernels a bf16 matmul runs below 1 GFLOP/s: a smaller one says as much.
-        sizes = {"fp32": 4096, "bf16": 4096 if bf16_is_fast(CPU) else 512}
+        sizes = {"fp32": 4096, "bf16": 4096 if TorchBackend.precision_support(CPU).bf16_fast else 512}
         peaks = matmul_peaks(args.repeats, sizes)
         print(f"matmul peaks: fp32 {peaks['fp32']:.0f} GFLOP/s ({sizes['fp32']}^2), bf16 {peaks['bf16']:.1f} GFLOP/s "
               f"({sizes['bf16']}^2)\n", flush=True)

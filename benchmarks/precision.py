@@ -7,7 +7,7 @@ shipped configs (what ``SrappSRModel`` runs with ``precision`` and ``compile``).
 (The shipped configs train on 16 patches a step; time per patch is what compares, and 4 keeps the
 run to minutes where bf16 is slow.)
 
-Where ``srapp.engine.precision.bf16_is_fast`` says no, bf16 autocast runs on PyTorch's reference
+Where ``TorchBackend.precision_support`` says bf16 is not fast, bf16 autocast runs on PyTorch's reference
 kernels; this prints what that costs, and so why ``SrappSRModel`` trains such machines in fp32.
 """
 
@@ -20,7 +20,8 @@ import torch
 
 from measure import alternate
 from srapp.archs import RCAN
-from srapp.engine.precision import autocast, bf16_is_fast
+from srapp.engine.backends.torch import TorchBackend
+from srapp.engine.precision import autocast
 
 
 def shipped_size_rcan() -> RCAN:
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="skip the torch.compile training-step comparison")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    fast = bf16_is_fast(torch.device("cpu"))
+    fast = TorchBackend.precision_support(torch.device("cpu")).bf16_fast
     print(f"CPU: {os.cpu_count()} cores visible, {args.threads} threads; torch {torch.__version__}; "
           f"CPU capability {torch.backends.cpu.get_cpu_capability()}; fast bf16 kernels: {'yes' if fast else 'no'}\n")
     inference = inference_seconds(args.repeats)

@@ -88,10 +88,15 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
+def to_channels_first(image: np.ndarray) -> np.ndarray:
+    """``HxWxC`` integer or unit-float image -> ``CxHxW`` float32 array in [0, 1]."""
+    channels_first = np.ascontiguousarray(image.transpose(2, 0, 1))  # reorder the small integers, not floats
+    return to_unit_float(channels_first, np.float32)
+
+
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """``HxWxC`` integer or unit-float image -> ``CxHxW`` float32 tensor in [0, 1]."""
-    channels_first = np.ascontiguousarray(image.transpose(2, 0, 1))  # reorder the small integers, not floats
-    return torch.from_numpy(to_unit_float(channels_first, np.float32))
+    return torch.from_numpy(to_channels_first(image))
 
 
 def mod_crop(image: np.ndarray, scale: int) -> np.ndarray:

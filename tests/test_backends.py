@@ -1,5 +1,6 @@
 """Backends: OpenVINO against torch fp32 (several attentions, SAN in both non-local modes), what
-``auto`` resolves to, the fallback to torch, the caches, and every engine feature on OpenVINO."""
+``auto`` resolves to, the fallback to torch decided when the backend is built, numpy tiles for
+OpenVINO, the caches, and every engine feature on OpenVINO."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ from torch import nn
 import srapp
 from srapp.archs import RCAN, SAN
 from srapp.checkpoints import describe
-from srapp.engine import kernels, precision as precision_policy
+from srapp.engine import kernels
 from srapp.engine.backends import build_backend
 from srapp.engine.backends import openvino as ov_backend
 from srapp.engine.backends.openvino import OpenVINOBackend
 from srapp.engine.resize import imresize
 from srapp.engine.tiling import SHAPE_STEP, ShapePolicy, axis_plan, mirror_pad, tiled_forward
-from srapp.errors import Cancelled, UsageError
+from srapp.errors import Cancelled, ImageError, UsageError
 from srapp.metrics import psnr
 
 pytestmark = pytest.mark.openvino
@@ -77,10 +78,10 @@ def openvino_matches_torch(network: nn.Module, shapes: list[tuple[int, int]]) ->
     for height, width in shapes:
         x = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(height * width))
         with torch.no_grad():
-            expected = network(x)
-        result = backend(x)
-        assert result.shape == expected.shape and result.dtype == torch.float32
-        worst = max(worst, (result - expected).abs().max().item())
+            expected = network(x).numpy()
+        result = backend(x.numpy())
+        assert isinstance(result, np.ndarray) and result.shape == expected.shape and result.dtype == np.float32
+        worst = max(worst, float(np.abs(result - expected).max()))
     return worst
 
 
@@ -114,8 +115,33 @@ def test_san_with_a_soca_window_is_exported_per_shape(monkeypatch):
     export = ov_backend._export
     monkeypatch.setattr(ov_backend, "_export",
                         lambda net, shape, step=1: exported.append(shape) or export(net, shape, step))
-    assert openvino_matches_torch(network, [(64, 64)]) <= 1e-4  # the window crops these maps
-    assert exported == [None, None, (1, 3, 64, 64)]  # any side, even sides, this shape
+    backend = OpenVINOBackend(network, "fp32")
+    assert exported == [None, None, (1, 3, 64, 64)]  # at build: any side, even sides, the example shape
+    assert backend.shapes == ShapePolicy(SHAPE_STEP, 1)
+    assert openvino_matches_torch(network, [(64, 64), (48, 64)]) <= 1e-4  # the window crops these maps
+    assert exported == [None, None, (1, 3, 64, 64), (1, 3, 48, 64)]  # the example shape again from the disk cache
+
+
+class OnlyAtItsExampleSide(nn.Module):
+    """Exports at 64x64 (its example shape) and at no other shape."""
+
+    scale = 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != 64:
+            raise ValueError("this network takes 64 pixels wide inputs only")
+        return x.repeat_interleave(2, -1).repeat_interleave(2, -2)
+
+
+def test_a_shape_that_fails_to_export_after_the_build_is_an_error_naming_it():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        upscaler = srapp.Upscaler(OnlyAtItsExampleSide(), device="cpu", precision="fp32", tile=0)
+    assert upscaler.backend == "openvino" and caught == []  # it converts at its example shape
+    assert upscaler(np.zeros((64, 64, 3), np.uint8)).shape == (128, 128, 3)
+    with pytest.raises(ImageError, match="OpenVINO cannot convert OnlyAtItsExampleSide for a 32x32 input"):
+        upscaler(np.zeros((32, 32, 3), np.uint8))
+    assert upscaler.backend == "openvino"  # no switch to torch
 
 
 def test_dia_state_is_untouched_by_conversion():
@@ -123,7 +149,7 @@ def test_dia_state_is_untouched_by_conversion():
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         before = network(x)
-    OpenVINOBackend(network, "fp32")(x)
+    OpenVINOBackend(network, "fp32")(x.numpy())
     assert all(group.shared_state._state is None for group in network.groups)
     with torch.no_grad():
         torch.testing.assert_close(network(x), before, rtol=0, atol=0)
@@ -135,7 +161,7 @@ def test_openvino_bf16_stays_close_to_fp32(rcan):
     x = as_tensor(image)
     with torch.no_grad():
         exact = rcan(x).clamp(0, 1)
-    fast = OpenVINOBackend(rcan, "bf16")(x).clamp(0, 1)
+    fast = torch.from_numpy(OpenVINOBackend(rcan, "bf16")(x.numpy())).clamp(0, 1)
     quantise = lambda t: np.round(t[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)  # noqa: E731
     assert psnr(quantise(fast), quantise(exact)) > 40.0
 
@@ -167,6 +193,8 @@ def test_mirror_padding_reflects_about_the_edge_at_any_length():
     assert mirror_pad(x, 1, 10).flatten().tolist() == [0, 1, 2, 1, 0, 1, 2, 1, 0, 1]
     assert torch.equal(mirror_pad(x, 1, 4), torch.nn.functional.pad(x, (0, 1, 0, 0), mode="reflect"))
     assert mirror_pad(torch.ones(1, 1, 1, 1), 32, 32).shape == (1, 1, 32, 32)
+    tile = torch.rand(1, 3, 5, 7)  # numpy tiles (OpenVINO's) pad as torch's
+    np.testing.assert_array_equal(mirror_pad(tile.numpy(), 12, 20), mirror_pad(tile, 12, 20).numpy())
 
 
 def plain_and_fixed_shape_outputs(network: nn.Module, height: int, width: int):
@@ -348,7 +376,7 @@ def test_the_compiled_cache_is_bounded(rcan, monkeypatch):
     monkeypatch.setattr(ov_backend, "COMPILED_CACHE_SIZE", 2)
     backend = OpenVINOBackend(rcan, "fp32")
     for width in (32, 64, 96):
-        backend(torch.rand(1, 3, 32, width))
+        backend(np.random.default_rng(width).random((1, 3, 32, width), dtype=np.float32))
     assert len(ov_backend._COMPILED) <= 2
 
 
@@ -362,11 +390,11 @@ def test_backends_taking_turns_keep_their_last_compiled_model(monkeypatch):
     for _ in range(3):
         for network, backend in zip(networks, backends):
             with torch.no_grad():
-                torch.testing.assert_close(backend(x), network(x), rtol=0, atol=1e-4)
+                torch.testing.assert_close(torch.from_numpy(backend(x.numpy())), network(x), rtol=0, atol=1e-4)
     assert len(compiles) == 3
     with torch.no_grad():  # weights changed in place: the kept model is not used
         networks[0].tail.bias.add_(0.1)
-        torch.testing.assert_close(backends[0](x), networks[0](x), rtol=0, atol=1e-4)
+        torch.testing.assert_close(torch.from_numpy(backends[0](x.numpy())), networks[0](x), rtol=0, atol=1e-4)
     assert len(compiles) == 4
 
 
@@ -376,10 +404,16 @@ def without_openvino(monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` now raises ImportError
 
 
+def bf16_fast_in_both_backends(monkeypatch, fast: bool) -> None:
+    """What both backends' kernels report about bf16 on this machine."""
+    monkeypatch.setattr(kernels, "torch_has_fast_bf16", lambda device: fast)
+    monkeypatch.setattr(kernels, "openvino_cpu_has_fast_bf16", lambda: fast)
+
+
 @pytest.mark.parametrize("fast_bf16", [True, False], ids=["fast-bf16", "slow-bf16"])
 @pytest.mark.parametrize("installed", [True, False], ids=["openvino", "no-openvino"])
 def test_auto_resolution(rcan, monkeypatch, fast_bf16, installed):
-    monkeypatch.setattr(precision_policy, "bf16_is_fast", lambda device, backend="torch": fast_bf16)
+    bf16_fast_in_both_backends(monkeypatch, fast_bf16)
     if not installed:
         without_openvino(monkeypatch)
     with warnings.catch_warnings(record=True) as caught:
@@ -392,7 +426,7 @@ def test_auto_resolution(rcan, monkeypatch, fast_bf16, installed):
 
 
 def test_cuda_auto_is_torch_and_openvino_there_is_refused(rcan, monkeypatch):
-    monkeypatch.setattr(precision_policy, "bf16_is_fast", lambda device, backend="torch": True)
+    bf16_fast_in_both_backends(monkeypatch, True)
     cuda = torch.device("cuda")
     backend, notes = build_backend(describe(rcan), "auto", "auto", cuda)
     assert (backend.name, backend.precision, notes) == ("torch", "bf16", [])
@@ -416,36 +450,78 @@ class DataDependent(nn.Module):
         return x * 0.5 if x.mean() > 0.5 else x
 
 
-def test_a_network_that_does_not_convert_runs_on_torch_with_one_warning():
+def test_a_network_that_does_not_convert_runs_on_torch_with_one_warning_at_build(monkeypatch):
+    exports, export = [], ov_backend._export
+    monkeypatch.setattr(ov_backend, "_export",
+                        lambda net, shape, step=1: exports.append(shape) or export(net, shape, step))
     network, image = DataDependent(), smooth_image(16, 16) // 4  # dark: the same branch however padded
-    upscaler = srapp.Upscaler(network, device="cpu")
-    assert upscaler.backend == "openvino"  # not known yet: conversion is tried at the first tile
     with pytest.warns(UserWarning, match="OpenVINO cannot convert DataDependent") as caught:
-        result = upscaler(image)
-    assert len(caught) == 1 and upscaler.backend == "torch"
-    np.testing.assert_array_equal(result, srapp.upscale(image, network, backend="torch", device="cpu"))
+        upscaler = srapp.Upscaler(network, device="cpu")
+    assert len(caught) == 1 and "running it with torch" in str(caught[0].message)
+    assert upscaler.backend == "torch" and exports == [None, None, (1, 3, 64, 64)]  # tried once, at build
     with warnings.catch_warnings(record=True) as later:
         warnings.simplefilter("always")
-        upscaler(image)
-    assert later == []
-    with pytest.warns(UserWarning, match="OpenVINO cannot convert DataDependent"):
-        assert srapp.Upscaler(network, device="cpu").backend == "torch"  # remembered: torch from the start
+        result = upscaler(image)
+    assert later == [] and upscaler.backend == "torch"
+    np.testing.assert_array_equal(result, srapp.upscale(image, network, backend="torch", device="cpu"))
+    with pytest.warns(UserWarning, match="OpenVINO cannot convert DataDependent") as again:
+        assert srapp.Upscaler(network, device="cpu").backend == "torch"  # remembered: not tried again
+    assert len(again) == 1 and len(exports) == 3
     with pytest.raises(UsageError, match="backend openvino: OpenVINO cannot convert DataDependent"):
         srapp.Upscaler(network, backend="openvino", device="cpu")
 
 
-def test_explicit_openvino_reports_a_failed_conversion_as_a_usage_error():
+def test_explicit_openvino_reports_a_failed_conversion_as_a_usage_error_at_build():
     class AlsoDataDependent(DataDependent):
         pass
 
     with pytest.raises(UsageError, match="backend openvino: OpenVINO cannot convert AlsoDataDependent"):
-        srapp.upscale(smooth_image(16, 16), AlsoDataDependent(), backend="openvino", device="cpu")
+        srapp.Upscaler(AlsoDataDependent(), backend="openvino", device="cpu")
+
+
+def test_what_runs_is_decided_at_build_and_reading_it_converts_nothing(monkeypatch):
+    network = tiny_rcan(seed=8)
+    upscaler = srapp.Upscaler(network, device="cpu", precision="fp32")
+    backend = upscaler.backend_runner
+    fixed = (upscaler.backend, upscaler.precision, backend.shapes)
+    assert fixed == ("openvino", "fp32", ShapePolicy(SHAPE_STEP, 1))
+    monkeypatch.setattr(ov_backend, "_export", lambda *args: pytest.fail("converted after the build"))
+    upscaler(smooth_image(20, 28))
+    assert (upscaler.backend, upscaler.precision, backend.shapes) == fixed and upscaler.backend_runner is backend
+
+
+@pytest.mark.parametrize("case", ["plain", "self_ensemble", "padded"])
+def test_openvino_gets_numpy_tiles_and_no_tile_becomes_a_tensor(rcan, monkeypatch, case):
+    # padded: SAN's even sides, so the 21-row image is mirrored to 22 rows (in numpy)
+    network, image = (tiny_san(True), smooth_image(21, 30)) if case == "padded" else (rcan, smooth_image(24, 32))
+    settings = {"backend": "openvino", "device": "cpu", "precision": "fp32", "tile": 0,
+                "self_ensemble": case == "self_ensemble"}
+    upscaler = srapp.Upscaler(network, **settings)
+    seen, run = [], OpenVINOBackend.__call__
+
+    def recording(self, x):
+        y = run(self, x)
+        seen.append((type(x), x.shape, type(y)))
+        return y
+
+    monkeypatch.setattr(OpenVINOBackend, "__call__", recording)
+    conversions, from_numpy = [], torch.from_numpy
+    monkeypatch.setattr(torch, "from_numpy", lambda array: conversions.append(array.shape) or from_numpy(array))
+    result = upscaler(image)
+    assert {(kind_in, kind_out) for kind_in, _, kind_out in seen} == {(np.ndarray, np.ndarray)} and conversions == []
+    assert len(seen) == (8 if case == "self_ensemble" else 1)
+    if case == "padded":
+        assert seen[0][1] == (1, 3, 22, 30) and result.shape == (42, 60, 3)
+        return
+    monkeypatch.undo()
+    on_torch = srapp.Upscaler(network, **{**settings, "backend": "torch"})(image)
+    assert np.abs(result.astype(np.int64) - on_torch).max() <= 1
 
 
 def test_bf16_asked_of_openvino_without_its_bf16_kernels_runs_fp32_with_a_warning(rcan, monkeypatch):
-    monkeypatch.setattr(precision_policy, "openvino_cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(kernels, "openvino_cpu_has_fast_bf16", lambda: False)
     with pytest.warns(UserWarning, match="bf16 has no fast kernels in OpenVINO on this CPU"):
         upscaler = srapp.Upscaler(rcan, backend="openvino", precision="bf16", device="cpu")
     assert (upscaler.backend, upscaler.precision) == ("openvino", "fp32")
-    monkeypatch.setattr(precision_policy, "openvino_cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(kernels, "openvino_cpu_has_fast_bf16", lambda: True)
     assert srapp.Upscaler(rcan, backend="openvino", precision="auto", device="cpu").precision == "bf16"

@@ -35,6 +35,8 @@ from srapp.checkpoints import foreign
 from srapp.checkpoints.descriptor import SizeRequirements
 from srapp.cli import main
 from srapp.io.image_io import read_image, write_image
+from srapp.engine import kernels
+from srapp.engine.backends.torch import TorchBackend
 from srapp.engine.precision import resolve_precision, unsafe_precisions
 from srapp.engine.resize import imresize
 from srapp.metrics import psnr
@@ -237,12 +239,11 @@ def test_gray_rgba_restoration_and_x8_models(tmp_path):
 
 
 def test_auto_precision_never_picks_what_the_architecture_is_not_safe_in(saved, monkeypatch):
-    import srapp.engine.precision as precision_module
-
-    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": True)
+    monkeypatch.setattr(kernels, "torch_has_fast_bf16", lambda device: True)
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu).precision == "bf16"
-    assert resolve_precision("auto", cpu, unsafe={"bf16"}).precision == "fp32"
+    fast = TorchBackend.precision_support(cpu)
+    assert resolve_precision("auto", cpu, fast).precision == "bf16"
+    assert resolve_precision("auto", cpu, fast, unsafe={"bf16"}).precision == "fp32"
     swinir = load_model(saved["SwinIR", ".pth"])
     assert unsafe_precisions(swinir.supports_fp16, swinir.supports_bf16) == {"fp16"}  # as spandrel states
     no_bf16 = dataclasses.replace(swinir, supports_bf16=False)
@@ -443,8 +444,11 @@ def test_openvino_runs_what_it_converts_as_torch_does_and_torch_runs_the_rest(sa
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             upscaler = srapp.Upscaler(saved[name, ".pth"], device="cpu", precision="fp32", tile=0)
+        said = [str(w.message) for w in caught if "OpenVINO" in str(w.message)]  # decided when it is made
+        with warnings.catch_warnings(record=True) as running:
+            warnings.simplefilter("always")
             result = upscaler.run_unit(image)
-        said = [str(w.message) for w in caught if "OpenVINO" in str(w.message)]
+        assert not [w for w in running if "OpenVINO" in str(w.message)], name
         reference = srapp.Upscaler(saved[name, ".pth"], tile=0, **TORCH).run_unit(image)
         if upscaler.backend == "openvino":
             converted.add(name)

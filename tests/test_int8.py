@@ -18,9 +18,10 @@ import srapp
 from srapp.archs import RCAN, SAN
 from srapp.checkpoints.exports import export_model
 from srapp.cli import main
-from srapp.engine import precision as precision_policy
+from srapp.engine import kernels, precision as precision_policy
 from srapp.engine.backends import auto_int8, build_backend, quantize
 from srapp.engine.backends import openvino as ov_backend
+from srapp.engine.backends.torch import TorchBackend
 from srapp.io.image_io import write_image
 from srapp.engine.resize import imresize
 from srapp.engine.precision import INT8_GATE_DB
@@ -65,10 +66,7 @@ def rcan() -> RCAN:
 
 def converted(network) -> object:
     """The symbolic OpenVINO model of ``network``, as the backend exports it."""
-    state = ov_backend._state(network)
-    with ov_backend.network_lock(network):
-        ov_backend._symbolic(network, state, ov_backend.cache_dir())
-    return state.symbolic
+    return ov_backend.symbolic_model(network)
 
 
 def serialized(model) -> tuple[str, bytes]:
@@ -203,12 +201,13 @@ def test_the_quantised_network_is_cached_on_disk(rcan, disk_cache, monkeypatch):
 
 def test_int8_refusals_and_fallbacks(rcan, monkeypatch):
     with pytest.raises(UsageError, match="int8 runs on the CPU"):
-        precision_policy.resolve_precision("int8", torch.device("cuda"))
+        precision_policy.check_precision("int8", torch.device("cuda"))
     with pytest.raises(UsageError, match="int8 runs on the openvino backend"):
         build_backend(srapp.checkpoints.describe(rcan), "torch", "int8", CPU)
-    resolved = precision_policy.resolve_precision("int8", CPU, backend="torch")  # auto's fallback to torch
+    # auto's fallback to torch
+    resolved = precision_policy.resolve_precision("int8", CPU, TorchBackend.precision_support(CPU))
     assert resolved.precision == "fp32" and "openvino backend only" in resolved.warning
-    monkeypatch.setattr(precision_policy, "nncf_missing_reason", lambda: "int8 needs NNCF")
+    monkeypatch.setattr(kernels, "nncf_missing_reason", lambda: "int8 needs NNCF")
     with pytest.warns(UserWarning, match="int8 needs NNCF; running fp32"):
         assert srapp.Upscaler(rcan, backend="openvino", precision="int8", device="cpu").precision == "fp32"
 
@@ -229,11 +228,34 @@ def record_for(network, change_db: float, recipe: str = quantize.RECIPE) -> quan
     (-0.01, "an older recipe", True, "fp32"),  # measured on another quantisation
 ], ids=["within", "at-the-bound", "beyond", "slower", "outdated"])
 def test_auto_runs_int8_only_within_the_gate_and_where_faster(rcan, monkeypatch, change_db, recipe, faster, runs):
-    monkeypatch.setattr(precision_policy, "bf16_is_fast", lambda device, backend="torch": False)
+    monkeypatch.setattr(kernels, "openvino_cpu_has_fast_bf16", lambda: False)
     monkeypatch.setattr(auto_int8, "int8_is_faster", lambda network, alternative, threads: faster)
     quantize.write_gate(record_for(rcan, change_db, recipe))
     upscaler = srapp.Upscaler(rcan, device="cpu")
     assert (upscaler.backend, upscaler.precision) == ("openvino", runs)
+
+
+def test_the_race_runs_only_after_the_network_converted(monkeypatch):
+    network, raced = tiny_rcan(seed=9), []
+
+    def faster(network, alternative, threads):
+        raced.append(ov_backend._state(network).symbolic is not None)  # converted before the race
+        return True
+
+    monkeypatch.setattr(auto_int8, "int8_is_faster", faster)
+    quantize.write_gate(record_for(network, -0.01))
+    assert srapp.Upscaler(network, device="cpu").precision == "int8" and raced == [True]
+
+    class Unconvertible(RCAN):  # RCAN's weights (the gate record matches) behind a data-dependent branch
+        def forward(self, x):
+            return super().forward(x) if x.mean() < 2 else x
+
+    stuck = Unconvertible(scale=2, num_groups=1, num_blocks=2, channels=16).eval()
+    stuck.load_state_dict(network.state_dict())
+    quantize.write_gate(record_for(stuck, -0.01))
+    with pytest.warns(UserWarning, match="OpenVINO cannot convert"):
+        upscaler = srapp.Upscaler(stuck, device="cpu")
+    assert upscaler.backend == "torch" and raced == [True]  # not raced: it did not convert
 
 
 def test_auto_leaves_a_network_without_a_record_alone(rcan, monkeypatch):
@@ -324,7 +346,7 @@ def test_cli_export_int8_usage_errors(rcan, tmp_path, capsys, argv, message):
 def test_the_web_app_offers_int8_where_it_can_run(monkeypatch, installed):
     monkeypatch.setattr(service, "available_devices", lambda: ["auto", "cpu"])
     if not installed:
-        monkeypatch.setattr(precision_policy, "nncf_missing_reason", lambda: "int8 needs NNCF")
+        monkeypatch.setattr(kernels, "nncf_missing_reason", lambda: "int8 needs NNCF")
     assert ("int8" in service.available_precisions()) is installed
 
 

@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from srapp.archs import RCAN
-from srapp.engine import precision as precision_module
+from srapp.engine import kernels, precision as precision_module
+from srapp.engine.backends.openvino import OpenVINOBackend
+from srapp.engine.backends.torch import TorchBackend
 from srapp.engine.devices import cpu_features, machine_description
-from srapp.engine.precision import bf16_is_fast
+from srapp.engine.precision import PrecisionSupport
 from srapp.engine.upscale import Upscaler
 from srapp.errors import UsageError
 from srapp.training.sr_model import SrappSRModel
@@ -32,9 +34,18 @@ def cpu_flags() -> set[str]:
 def test_fast_cpu_bf16_follows_the_cpus_avx512_flags():
     flags = cpu_flags()
     if {"avx512bw", "avx512vl", "avx512dq"} <= flags:  # what oneDNN's bf16 kernels need
-        assert bf16_is_fast(torch.device("cpu"))
+        assert TorchBackend.precision_support(torch.device("cpu")).bf16_fast
     if not any(flag.startswith("avx512") for flag in flags):
-        assert not bf16_is_fast(torch.device("cpu"))
+        assert not TorchBackend.precision_support(torch.device("cpu")).bf16_fast
+
+
+@pytest.mark.skipif(not CPUINFO.is_file(), reason="reads the CPU's flags from Linux's /proc/cpuinfo")
+def test_openvino_bf16_is_fast_only_with_avx512_bf16_or_amx():
+    pytest.importorskip("openvino")
+    flags = cpu_flags()
+    native = bool({"avx512_bf16", "amx_bf16"} & flags)
+    assert OpenVINOBackend.precision_support(torch.device("cpu")).bf16_fast == native
+    assert not OpenVINOBackend.precision_support(torch.device("cuda")).bf16_fast
 
 
 @pytest.mark.skipif(not CPUINFO.is_file(), reason="reads the CPU's flags from Linux's /proc/cpuinfo")
@@ -55,14 +66,14 @@ def test_bf16_without_fast_kernels_runs_fp32_with_a_warning(monkeypatch):
     """One policy for slow bf16 everywhere: it runs in fp32, and says so (the torch backend here;
     OpenVINO's kernels: tests/test_backends.py)."""
     network = RCAN(scale=2, num_groups=1, num_blocks=1, channels=8, reduction=4)
-    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": False)
+    monkeypatch.setattr(kernels, "torch_has_fast_bf16", lambda device: False)
     with pytest.warns(UserWarning, match="bf16 has no fast kernels on this cpu.*running in fp32"):
         assert Upscaler(network, precision="bf16", device="cpu", backend="torch").precision == "fp32"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Upscaler("bicubic", scale=2, precision="bf16", device="cpu")  # no network: nothing runs in bf16
         assert Upscaler(network, precision="auto", device="cpu", backend="torch").precision == "fp32"
-    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": True)
+    monkeypatch.setattr(kernels, "torch_has_fast_bf16", lambda device: True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert Upscaler(network, precision="bf16", device="cpu", backend="torch").precision == "bf16"
@@ -74,19 +85,28 @@ def test_bf16_without_fast_kernels_runs_fp32_with_a_warning(monkeypatch):
     ("auto", False, True, "fp32"), ("fp32", True, False, "fp32"), ("bf16", False, False, "fp32"),
     ("fp16", False, True, "fp16"),
 ])
-def test_precision_policy(monkeypatch, requested, fast, cuda, runs):
-    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": fast)
+def test_precision_policy(requested, fast, cuda, runs):
     device = torch.device("cuda" if cuda else "cpu")
-    resolved = precision_module.resolve_precision(requested, device)
+    support = PrecisionSupport("a backend", fast, "bf16 is slow in a backend", "no int8 in a backend")
+    resolved = precision_module.resolve_precision(requested, device, support)
     assert resolved.precision == runs
-    assert (resolved.warning is not None) == (requested == "bf16" and not fast)
+    assert resolved.warning == ("bf16 is slow in a backend; running in fp32" if requested == "bf16" and not fast
+                                else None)
+
+
+def test_int8_runs_where_the_backend_says_it_can():
+    cpu = torch.device("cpu")
+    for missing, runs in ((None, "int8"), ("no int8 in a backend", "fp32")):
+        resolved = precision_module.resolve_precision("int8", cpu, PrecisionSupport("a backend", True, "", missing))
+        assert resolved.precision == runs and resolved.warning == (missing and f"{missing}; running fp32")
 
 
 def test_fp16_and_unknown_precisions_are_refused():
+    support = TorchBackend.precision_support(torch.device("cpu"))
     with pytest.raises(UsageError, match="fp16 needs a CUDA device"):
-        precision_module.resolve_precision("fp16", torch.device("cpu"))
+        precision_module.resolve_precision("fp16", torch.device("cpu"), support)
     with pytest.raises(UsageError, match="unknown precision 'int4'"):
-        precision_module.resolve_precision("int4", torch.device("cpu"))
+        precision_module.resolve_precision("int4", torch.device("cpu"), support)
 
 
 @pytest.mark.parametrize(("fast", "cuda", "offered"), [
@@ -96,8 +116,9 @@ def test_fp16_and_unknown_precisions_are_refused():
     (True, True, ["auto", "fp32", "bf16", "fp16"]),
 ])
 def test_web_app_offers_bf16_only_where_it_is_fast(monkeypatch, fast, cuda, offered):
-    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": fast)
-    monkeypatch.setattr(precision_module, "_int8_installed", lambda: False)  # int8's offer: tests/test_int8.py
+    monkeypatch.setattr(kernels, "torch_has_fast_bf16", lambda device: fast)
+    monkeypatch.setattr(kernels, "openvino_cpu_has_fast_bf16", lambda: fast)
+    monkeypatch.setattr(kernels, "nncf_missing_reason", lambda: "no NNCF")  # int8's offer: tests/test_int8.py
     monkeypatch.setattr(service, "available_devices", lambda: ["auto", "cpu"] + (["cuda:0"] if cuda else []))
     assert service.available_precisions() == offered
 
@@ -112,7 +133,7 @@ def tiny_model(precision: str) -> SrappSRModel:
 
 
 def test_training_in_bf16_falls_back_to_fp32_where_bf16_is_slow(monkeypatch, basicsr_warnings):
-    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": False)
+    monkeypatch.setattr(kernels, "torch_has_fast_bf16", lambda device: False)
     model = tiny_model("bf16")
     assert model.precision == "fp32"
     warnings_logged = basicsr_warnings
@@ -123,7 +144,7 @@ def test_training_in_bf16_falls_back_to_fp32_where_bf16_is_slow(monkeypatch, bas
 
 
 def test_training_in_bf16_stays_bf16_where_bf16_is_fast(monkeypatch):
-    monkeypatch.setattr(precision_module, "bf16_is_fast", lambda device, backend="torch": True)
+    monkeypatch.setattr(kernels, "torch_has_fast_bf16", lambda device: True)
     model = tiny_model("bf16")
     assert model.precision == "bf16"
     with model._autocast():

@@ -9,7 +9,8 @@ tensor cores.
 OpenVINO's CPU plugin runs bf16 only with AVX512-BF16 or AMX (it reports ``BF16`` among its
 optimisation capabilities); elsewhere it ignores the bf16 hint and runs f32.
 
-The policy (every question takes the ``backend`` that runs, ``torch`` or ``openvino``: its kernels decide):
+The policy (every question takes the :class:`PrecisionSupport` of the backend that runs, which
+that backend states: its kernels decide; this module imports no backend):
 
 * ``auto`` is bf16 where the device runs it fast (AVX-512 CPUs, Ampere or newer GPUs: every
   shipped model keeps its float32 Set5 PSNR there: docs/PERFORMANCE.md), float32
@@ -32,13 +33,12 @@ The policy (every question takes the ``backend`` that runs, ``torch`` or ``openv
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import torch
 
 from ..errors import UsageError
-from .kernels import nncf_missing_reason, openvino_cpu_has_fast_bf16, openvino_missing_reason, torch_has_fast_bf16
 
 AUTO = "auto"
 PRECISIONS = (AUTO, "fp32", "bf16", "fp16", "int8")
@@ -53,31 +53,31 @@ def autocast(precision: str, device_type: str) -> contextlib.AbstractContextMana
     return torch.autocast(device_type, dtype=AUTOCAST_DTYPES[precision])
 
 
-def bf16_is_fast(device: torch.device, backend: str = "torch") -> bool:
-    """Whether bfloat16 on ``device`` has fast kernels in ``backend``: for torch, oneDNN on a CPU or
-    tensor cores on CUDA rather than PyTorch's reference fallback; for OpenVINO, the CPU plugin's
-    bf16 capability."""
-    if backend == "openvino":
-        return device.type == "cpu" and openvino_cpu_has_fast_bf16()
-    return torch_has_fast_bf16(device)
+@dataclass(frozen=True)
+class PrecisionSupport:
+    """What one backend computes fast on one device: the facts this policy decides on. Each backend
+    states its own (``TorchBackend.precision_support``, ``OpenVINOBackend.precision_support``)."""
 
-
-def slow_bf16_message(device: torch.device, backend: str = "torch") -> str:
-    if backend == "openvino":
-        return "bf16 has no fast kernels in OpenVINO on this CPU (needs AVX512-BF16 or AMX); running in fp32"
-    return (f"bf16 has no fast kernels on this {device.type} (needs AVX-512 on a CPU, "
-            "Ampere or newer on CUDA): it would run several times slower than fp32; running in fp32")
+    backend: str  # "torch" or "openvino"
+    bf16_fast: bool  # bf16 has fast kernels (else it would run several times slower than fp32, or as fp32)
+    slow_bf16: str  # why bf16 is slow there, for the warning when it is
+    int8_missing: str | None  # why int8 cannot run there, or None when it can
 
 
 @dataclass(frozen=True)
 class ResolvedPrecision:
-    precision: str  # fp32, bf16 or fp16: what actually runs
+    precision: str  # fp32, bf16, fp16 or int8: what actually runs
     warning: str | None = None  # why it differs from what was asked, when it does
 
 
-def check_precision(requested: str) -> str:
+def check_precision(requested: str, device: torch.device | None = None) -> str:
+    """``requested`` when it is a precision that can run on ``device`` (when given), else a UsageError."""
     if requested not in PRECISIONS:
         raise UsageError(f"unknown precision {requested!r}; choose one of {', '.join(PRECISIONS)}")
+    if device is not None and requested == "fp16" and device.type != "cuda":
+        raise UsageError("fp16 needs a CUDA device; use fp32 or auto on a CPU")
+    if device is not None and requested == "int8" and device.type != "cpu":
+        raise UsageError(f"int8 runs on the CPU (with OpenVINO), not on {device}; use fp32, bf16, fp16 or auto")
     return requested
 
 
@@ -86,53 +86,39 @@ def unsafe_precisions(supports_fp16: bool, supports_bf16: bool) -> frozenset[str
     return frozenset(name for name, safe in (("fp16", supports_fp16), ("bf16", supports_bf16)) if not safe)
 
 
-def int8_missing_reason(backend: str) -> str | None:
-    """Why ``backend`` cannot run int8 here, or None."""
-    if backend != "openvino":
-        return "int8 runs on the openvino backend only"
-    return nncf_missing_reason()
-
-
 def int8_within_gate(change_db: float) -> bool:
     """Whether a model's measured Set5 change from fp32 to int8 lets ``auto`` run it in int8."""
     return change_db >= -INT8_GATE_DB
 
 
-def resolve_precision(requested: str, device: torch.device, backend: str = "torch",
+def resolve_precision(requested: str, device: torch.device, support: PrecisionSupport,
                       unsafe: Collection[str] = (), arch: str = "this model") -> ResolvedPrecision:
-    """What ``requested`` (one of :data:`PRECISIONS`) runs as on ``device`` with ``backend``, for
-    a model (``arch``) that is not safe in the precisions ``unsafe`` (``auto`` before the int8
-    gate, which needs the network: :func:`srapp.engine.backends.build_backend`)."""
-    check_precision(requested)
-    if requested == "fp16" and device.type != "cuda":
-        raise UsageError("fp16 needs a CUDA device; use fp32 or auto on a CPU")
+    """What ``requested`` (one of :data:`PRECISIONS`) runs as on ``device`` with the backend whose
+    facts are ``support``, for a model (``arch``) that is not safe in the precisions ``unsafe``
+    (``auto`` before the int8 gate, which needs the network: :func:`srapp.engine.backends.build_backend`)."""
+    check_precision(requested, device)
     if requested == "int8":
-        if device.type != "cpu":
-            raise UsageError(f"int8 runs on the CPU (with OpenVINO), not on {device}; use fp32, bf16, fp16 or auto")
-        reason = int8_missing_reason(backend)
+        reason = support.int8_missing
         return ResolvedPrecision("int8") if reason is None else ResolvedPrecision("fp32", f"{reason}; running fp32")
     if requested == AUTO:
-        return ResolvedPrecision("bf16" if bf16_is_fast(device, backend) and "bf16" not in unsafe else "fp32")
+        return ResolvedPrecision("bf16" if support.bf16_fast and "bf16" not in unsafe else "fp32")
     if requested in unsafe:
         return ResolvedPrecision("fp32", f"{arch} does not support {requested} (its architecture computes wrongly "
                                  "in it); running in fp32")
-    if requested == "bf16" and not bf16_is_fast(device, backend):
-        return ResolvedPrecision("fp32", slow_bf16_message(device, backend))
+    if requested == "bf16" and not support.bf16_fast:
+        return ResolvedPrecision("fp32", f"{support.slow_bf16}; running in fp32")
     return ResolvedPrecision(requested)
 
 
-def available_precisions(device: torch.device) -> list[str]:
-    """The precisions worth offering on ``device``: auto and fp32 always, bf16 where it is fast,
-    fp16 on CUDA, int8 on a CPU with OpenVINO and NNCF."""
+def available_precisions(device: torch.device, supports: Iterable[PrecisionSupport]) -> list[str]:
+    """The precisions worth offering on ``device``, whose backends state ``supports``: auto and
+    fp32 always, bf16 where a backend runs it fast, fp16 on CUDA, int8 where a backend runs it."""
+    supports = list(supports)
     offered = [AUTO, "fp32"]
-    if bf16_is_fast(device):
+    if any(support.bf16_fast for support in supports):
         offered.append("bf16")
     if device.type == "cuda":
         offered.append("fp16")
-    if device.type == "cpu" and _int8_installed():
+    if device.type == "cpu" and any(support.int8_missing is None for support in supports):
         offered.append("int8")
     return offered
-
-
-def _int8_installed() -> bool:
-    return openvino_missing_reason() is None and int8_missing_reason("openvino") is None

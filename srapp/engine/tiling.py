@@ -28,11 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..errors import Cancelled, ImageError
+from .tiles import Tile, as_rows, take
 
-TileForward = Callable[[torch.Tensor], torch.Tensor]
+TileForward = Callable[[Tile], Tile]
 Progress = Callable[[int, int], None]
 
 SHAPE_STEP = 32  # the tile step of backends that compile per shape
@@ -77,7 +77,7 @@ def axis_plan(length: int, tile: int, overlap: int, shapes: ShapePolicy = ANY_SH
     return length, round_up(max(length, shapes.minimum), shapes.side_step)
 
 
-def mirror_pad(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def mirror_pad(x: Tile, height: int, width: int) -> Tile:
     """``x`` (``(..., h, w)``) extended at the bottom and right to ``height x width`` by mirroring
     about the last row and column (``... a b c | b a ...``, as ``torch.nn.functional.pad``'s
     ``reflect``), repeatedly where the padding is longer than the tile; a side of one pixel is repeated."""
@@ -85,8 +85,8 @@ def mirror_pad(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
         length = x.shape[dim]
         if size > length:
             period = max(1, 2 * (length - 1))
-            index = torch.arange(size, device=x.device) % period
-            x = x.index_select(dim, torch.where(index < length, index, period - index))
+            index = np.arange(size) % period
+            x = take(x, np.where(index < length, index, period - index), dim)
     return x
 
 
@@ -157,7 +157,7 @@ def _normaliser(length: int, starts: list[int], windows: list[np.ndarray], scale
 
 def tiled_forward(
     forward: TileForward,
-    image: torch.Tensor,
+    image: Tile,
     *,
     scale: int,
     tile: int,
@@ -167,7 +167,8 @@ def tiled_forward(
     cancel: threading.Event | None = None,
     shapes: ShapePolicy = ANY_SHAPE,
 ) -> np.ndarray:
-    """Run ``forward`` (a ``(1, C, h, w) -> (1, C, s*h, s*w)`` map) over ``image`` tile by tile.
+    """Run ``forward`` (a ``(1, C, h, w) -> (1, C, s*h, s*w)`` map) over ``image`` (``(1, C, H, W)``)
+    tile by tile. Tiles are cut from ``image`` as it is (numpy or torch: what ``forward`` takes).
 
     Returns the blended ``(s*H, s*W, C)`` float32 result, or what ``finish`` makes of it: ``finish``
     converts each block of final rows (e.g. quantises them), so no float copy of the whole output is
@@ -197,11 +198,10 @@ def tiled_forward(
             patch = image[:, :, y:y + tile_h, x:x + tile_w]
             if (run_h, run_w) != (tile_h, tile_w):
                 patch = mirror_pad(patch, run_h, run_w)
-            result = forward(patch)[0, :, :tile_h * scale, :tile_w * scale]
-            if not torch.isfinite(result).all():  # else NaN quantises to black and the run "succeeds"
+            result = as_rows(forward(patch)[0, :, :tile_h * scale, :tile_w * scale])
+            if not np.isfinite(result).all():  # else NaN quantises to black and the run "succeeds"
                 raise ImageError(None, "the network's output holds NaN or infinite values (weights or a precision "
                                  "that overflow); nothing was written; precision fp32 may avoid it")
-            result = result.permute(1, 2, 0).float().cpu().numpy()
             weights = wy[row][:, None, None] * wx[col][None, :, None]
             strip[:, x * scale:(x + tile_w) * scale] += weights * result
             done += 1

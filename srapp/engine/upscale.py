@@ -16,15 +16,18 @@ from ..checkpoints.descriptor import TILING_SUPPORTED, LoadedModel
 from ..errors import Cancelled, ImageError, UsageError
 from .backends import build_backend
 from .devices import resolve_device
-from ..pixels import CHANNEL_COUNTS, INTEGER_DTYPES, Planes, merge_planes, quantise, split_planes, to_rgb, to_tensor
+from ..pixels import (
+    CHANNEL_COUNTS, INTEGER_DTYPES, Planes, merge_planes, quantise, split_planes, to_channels_first, to_rgb,
+)
 from ..io.header import ImageHeader
 from ..io.image_io import read_image
 from .model_catalog import ModelInput, load_network, model_name
-from .precision import resolve_precision
+from .precision import check_precision
 from .resize import imresize
 from .settings import (
     AUTO_TILE_PIXELS, DEFAULT_MODEL, DEFAULT_TILE, MIN_TILE, UpscaleSettings, settings_from,
 )
+from .tiles import Tile, concat_channels, flip, ones_channel, transpose_sides
 from .tiling import Progress, ShapePolicy, tiled_forward
 
 ImageInput = str | os.PathLike | np.ndarray
@@ -38,33 +41,34 @@ def _is_out_of_memory(error: BaseException) -> bool:
     )
 
 
-def _dihedral(x: torch.Tensor, index: int) -> torch.Tensor:
+def _dihedral(x: Tile, index: int) -> Tile:
     """The ``index``-th of the 8 flips/rotations of an NCHW batch (bit 0: flip W, 1: flip H, 2: transpose)."""
     if index & 1:
-        x = x.flip(-1)
+        x = flip(x, -1)
     if index & 2:
-        x = x.flip(-2)
+        x = flip(x, -2)
     if index & 4:
-        x = x.transpose(-1, -2)
+        x = transpose_sides(x)
     return x
 
 
-def _inverse_dihedral(x: torch.Tensor, index: int) -> torch.Tensor:
+def _inverse_dihedral(x: Tile, index: int) -> Tile:
     if index & 4:
-        x = x.transpose(-1, -2)
+        x = transpose_sides(x)
     if index & 2:
-        x = x.flip(-2)
+        x = flip(x, -2)
     if index & 1:
-        x = x.flip(-1)
+        x = flip(x, -1)
     return x
 
 
-def self_ensemble_forward(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def self_ensemble_forward(forward: Callable[[Tile], Tile], x: Tile) -> Tile:
     """Geometric self-ensemble (Lim et al., EDSR, 2017; RCAN+/SAN+): the mean of the outputs for the
-    8 flips/rotations of the input, each mapped back: ``y = 1/8 sum_k T_k^-1 f(T_k x)``."""
+    8 flips/rotations of the input, each mapped back: ``y = 1/8 sum_k T_k^-1 f(T_k x)`` (float32
+    outputs, as every backend's)."""
     total = None
     for index in range(8):
-        y = _inverse_dihedral(forward(_dihedral(x, index)).float(), index)
+        y = _inverse_dihedral(forward(_dihedral(x, index)), index)
         total = y if total is None else total + y
     return total / 8
 
@@ -93,20 +97,19 @@ def _check_channels(model: LoadedModel, name: str) -> None:
                          "networks of 1 channel in and out (gray), or of 3 or 4 (RGB, RGBA)")
 
 
-def channel_adapter(model: LoadedModel, forward: Callable[[torch.Tensor], torch.Tensor]
-                    ) -> Callable[[torch.Tensor], torch.Tensor]:
+def channel_adapter(model: LoadedModel, forward: Callable[[Tile], Tile]) -> Callable[[Tile], Tile]:
     """``forward`` (the network's channels) as a map of the image's channels: a gray (1-channel)
     network runs on each plane of an RGB tile; an RGBA network gets an opaque alpha plane (srapp
     upscales the image's own alpha apart, as for every network) and gives its RGB planes."""
     wanted = model.input_channels
 
-    def adapted(x: torch.Tensor) -> torch.Tensor:
+    def adapted(x: Tile) -> Tile:
         if x.shape[1] == wanted:
             y = forward(x)
         elif wanted == 1:
-            y = torch.cat([forward(x[:, plane:plane + 1]) for plane in range(x.shape[1])], dim=1)
+            y = concat_channels([forward(x[:, plane:plane + 1]) for plane in range(x.shape[1])])
         else:  # an RGBA network on RGB
-            y = forward(torch.cat([x, torch.ones_like(x[:, :1])], dim=1))
+            y = forward(concat_channels([x, ones_channel(x)]))
         return y[:, :x.shape[1]]
 
     return adapted
@@ -133,9 +136,8 @@ class Upscaler:
     opaque alpha, and precision ``auto`` never picks a precision the architecture is not safe in.
     ``settings`` (:class:`UpscaleSettings`, defaults when omitted) and keyword changes to them
     (``Upscaler("rcan-x4", tile=128)``) say how; see
-    :class:`UpscaleSettings` for each option. ``backend`` and ``precision`` tell what runs
-    (``auto`` on a CPU turns from openvino to torch at the first tile where OpenVINO cannot convert
-    the network). A module passed as ``model`` is used in place: moved to the device, put in eval
+    :class:`UpscaleSettings` for each option. ``backend`` and ``precision`` tell what runs, decided
+    (and the network converted for OpenVINO) when the upscaler is made. A module passed as ``model`` is used in place: moved to the device, put in eval
     mode and converted to channels_last (outputs are unchanged; convolutions run faster).
     """
 
@@ -143,7 +145,7 @@ class Upscaler:
                  **changes: Any) -> None:
         self.settings = settings = settings_from(settings, **changes)
         self.device = resolve_device(settings.device)
-        resolve_precision(settings.precision, self.device)  # refuse what cannot run before any loading
+        check_precision(settings.precision, self.device)  # refuse what cannot run before any loading
         self.tile, self.tile_overlap = settings.tile, settings.tile_overlap
         self.self_ensemble, self.outscale = settings.self_ensemble, settings.outscale
         self.name = model_name(model)
@@ -262,7 +264,7 @@ class Upscaler:
         self.check_size(*image.shape[:2])
         return self._run_network(image, progress, lambda rows: np.clip(rows, 0.0, 1.0), cancel)
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward(self, x: Tile) -> Tile:
         if self.self_ensemble:
             return self_ensemble_forward(self._network_forward, x)
         return self._network_forward(x)
@@ -293,8 +295,10 @@ class Upscaler:
         finish: Callable[[np.ndarray], np.ndarray] | None,
         cancel: threading.Event | None = None,
     ) -> np.ndarray:
-        x = to_tensor(image).to(self.device).unsqueeze(0)
         height, width = image.shape[:2]
+        x = to_channels_first(image)[None]  # what a numpy backend takes: no tile changes library
+        if not self.backend_runner.takes_numpy:
+            x = torch.from_numpy(x).to(self.device)
         with self.backend_runner.session(), torch.inference_mode():
             shapes = self.backend_runner.shapes.combined(model_shapes(self.model))
             for tile in self._tile_sizes(height, width):

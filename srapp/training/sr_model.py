@@ -42,6 +42,7 @@ from basicsr.utils import get_root_logger  # noqa: E402
 
 from ..checkpoints import is_srapp_checkpoint, srapp_params  # noqa: E402
 from ..engine.devices import machine_description  # noqa: E402
+from ..engine.backends.torch import TorchBackend  # noqa: E402
 from ..engine.precision import autocast, check_precision, resolve_precision  # noqa: E402
 from .curve import CURVE_FILE, CurvePoint, open_curve, rounded_metrics  # noqa: E402
 from .time_budget import SCHEDULER_NAME, CosineAnnealingTimeLR  # noqa: E402
@@ -57,7 +58,7 @@ class SrappSRModel(SRModel):
         super().__init__(opt)
         self.compiled_net_g = torch.compile(self.net_g) if opt.get("compile", False) and self.is_train else None
         # Option files travel between machines: srapp's one precision policy decides what runs here.
-        resolved = resolve_precision(requested, self.device)
+        resolved = resolve_precision(requested, self.device, TorchBackend.precision_support(self.device))
         if resolved.warning:
             get_root_logger().warning(resolved.warning)
         self.precision = resolved.precision

@@ -45,6 +45,7 @@ from ..io.metadata import ImageMetadata
 from ..checkpoints.weights import user_models
 from ..engine.model_catalog import BICUBIC, BICUBIC_MADE_FOR, MAX_MODEL_BYTES, ModelInfo, add_model, describe_file
 from ..locations import models_dir
+from ..engine.backends import precision_supports
 from ..engine.precision import PRECISIONS
 from ..engine.precision import available_precisions as precision_choices
 from ..engine.resize import imresize
@@ -117,7 +118,8 @@ def available_precisions() -> list[str]:
     offered: list[str] = []
     for name in available_devices():
         if name != AUTO:
-            offered += [p for p in precision_choices(torch.device(name)) if p not in offered]
+            device = torch.device(name)
+            offered += [p for p in precision_choices(device, precision_supports(device)) if p not in offered]
     return [p for p in PRECISIONS if p in offered]
 
 

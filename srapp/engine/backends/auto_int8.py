@@ -1,6 +1,7 @@
 """Whether precision ``auto`` runs a network in int8 on OpenVINO: only a network whose gate
 record (:mod:`.quantize`) is within :data:`srapp.engine.precision.INT8_GATE_DB`, and only where
-int8 wins a short race against what ``auto`` would run otherwise on this CPU."""
+int8 wins a short race against what ``auto`` would run otherwise on this CPU. Asked once the
+network has converted (:func:`.openvino.convert`)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,8 @@ import torch
 from torch import nn
 
 from ..._atomic import atomic_write
-from ..kernels import nncf_missing_reason
 from ..precision import int8_within_gate
 from . import openvino as backend
-from .openvino import ConversionFailed
 from .quantize import RACE_MARGIN, RACE_SIDE, gate_for, machine_features, race
 
 _RACES: dict[tuple, bool] = {}
@@ -57,18 +56,14 @@ def int8_is_faster(network: nn.Module, alternative: str, threads: int) -> bool:
 
 
 def auto_runs_int8(network: nn.Module, alternative: str, threads: int | None) -> bool:
-    """Whether precision ``auto``, which would run ``alternative`` on OpenVINO, runs int8 instead:
-    NNCF is installed, the network's weights have a current gate record within
-    :data:`srapp.engine.precision.INT8_GATE_DB`, and int8 is faster here (:func:`int8_is_faster`)."""
-    if nncf_missing_reason() is not None:
-        return False
+    """Whether precision ``auto``, which would run ``alternative`` on OpenVINO, runs int8 instead
+    (the caller knows int8 can run here): the network (converted) has one model for every side,
+    its weights have a current gate record within :data:`srapp.engine.precision.INT8_GATE_DB`, and
+    int8 is faster here (:func:`int8_is_faster`)."""
     record = gate_for(network)
-    if record is None or not int8_within_gate(record.change_db):
+    if record is None or not int8_within_gate(record.change_db) or not backend.converts_symbolically(network):
         return False
-    try:
-        return int8_is_faster(network, alternative, threads or torch.get_num_threads())
-    except ConversionFailed:  # the backend falls back to torch at its first tile, and says why
-        return False
+    return int8_is_faster(network, alternative, threads or torch.get_num_threads())
 
 
 __all__ = ["auto_runs_int8", "int8_is_faster"]

@@ -1,13 +1,18 @@
-"""OpenVINO as a backend: the network exported once, compiled per input shape for the CPU plugin.
+"""OpenVINO as a backend: the network converted once, when the backend is built, and compiled per
+input shape for the CPU plugin. It takes and returns numpy arrays.
 
 Conversion uses ``torch.export``, which runs the module on fake tensors (no convolution is
 computed) and proves the graph valid for every shape it admits. The export first makes the
 height and width symbolic, from :data:`SYMBOLIC_MIN` to :data:`SYMBOLIC_MAX`: any side, or, where
 the network needs it, multiples of a step (:data:`SYMBOLIC_STEPS`: SAN's 2x2 max-pool is proved
 for even sides only; the tiler then pads an odd side by one mirrored row or column). One converted
-model serves every tile shape the tiler hands over (it is reshaped and compiled per shape); a
+model serves every tile shape the tiler hands over (it is reshaped and compiled per shape: one
+compilation with dynamic sides compiles faster but runs rcan-x4's tiles 1.19-1.33x slower in
+int8, 1.03-1.14x in bf16: ``benchmarks/openvino_shapes.py``, docs/PERFORMANCE.md section 10); a
 network whose code branches on its input size in a way the export cannot carry symbolically (the
-official SAN's SOCA window) is exported again for each shape. DIANet's per-pass state lives in
+official SAN's SOCA window) is exported again for each shape: building its backend exports it at
+one example shape (:data:`EXAMPLE_SIDE` a side), which proves the network converts; a later
+shape that fails to export (rare) is an error naming that shape. DIANet's per-pass state lives in
 Python attributes during one forward pass, which the export records like any other computation.
 
 Caching, so that conversion and compilation happen once per network and shape:
@@ -44,7 +49,6 @@ import types
 import warnings
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,11 +58,13 @@ import torch
 from torch import nn
 
 from ...checkpoints.descriptor import NO_REQUIREMENTS, LoadedModel, SizeRequirements
-from ...errors import UsageError
+from ...errors import ImageError, UsageError
 from ...locations import cache_root
+from .. import kernels
 from ..kernels import openvino_core, openvino_module
-from . import quantize
+from ..precision import PrecisionSupport
 from ..tiling import SHAPE_STEP, ShapePolicy
+from . import quantize
 from .torch import network_lock
 
 CACHE_ENV = "SRAPP_OPENVINO_CACHE"  # a folder for the disk cache; empty: no disk cache
@@ -70,7 +76,7 @@ OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: the hin
 _CONVERSION_VERSION = "2"  # part of every disk fingerprint: a change here retires older files
 
 Shape = tuple[int, int, int, int]
-EXAMPLE_SIDE = 64
+EXAMPLE_SIDE = 64  # the example input of the symbolic export, and the shape a per-shape network is proved on
 # Architectures whose conversion crashes the process (a segmentation fault inside OpenVINO, which
 # no exception handler can catch): they run with torch. Measured with OpenVINO 2026.4 on spandrel
 # 0.4.2's DAT (in convert_model, the per-shape export after the symbolic one fails) and PLKSR
@@ -78,7 +84,7 @@ EXAMPLE_SIDE = 64
 CRASHING_CONVERSIONS = {
     "DAT": "OpenVINO 2026.4 crashes converting DAT (segmentation fault), so it is not tried",
     "PLKSR": "OpenVINO 2026.4 crashes converting PLKSR (segmentation fault), so it is not tried",
-}  # the example input of the symbolic export
+}
 
 
 @dataclass(frozen=True)
@@ -103,12 +109,18 @@ class GraphInput:
     def symbolic_minimum(self) -> int:
         return max(SYMBOLIC_MIN, self.requirements.minimum)
 
+    def example_shape(self) -> Shape:
+        """The input a network that exports per shape only is proved on when its backend is built."""
+        multiple = self.requirements.multiple_of
+        side = -(-max(EXAMPLE_SIDE, self.requirements.minimum) // multiple) * multiple
+        return (1, self.channels, side, side)
+
 
 _GRAPHS: weakref.WeakKeyDictionary[nn.Module, GraphInput] = weakref.WeakKeyDictionary()
 
 
 def graph_input(network: nn.Module) -> GraphInput:
-    """What an :class:`OpenVINOBackend` was told the network takes (3 channels, any side, if none)."""
+    """What :func:`convert` was told the network takes (3 channels, any side, if never told)."""
     return _GRAPHS.get(network) or GraphInput(arch=type(network).__name__)
 
 
@@ -118,8 +130,6 @@ class ConversionFailed(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
 
 
 def cache_dir() -> Path | None:
@@ -205,7 +215,8 @@ class _NetworkState:
     fingerprint: str | None = None
     symbolic: Any = None  # the symbolically exported model; False when the export cannot be symbolic
     side_step: int = 1  # the symbolic model's sides are multiples of this
-    failure: str | None = None
+    failure: str | None = None  # why the network does not convert, once known
+    proved: bool = False  # a network that exports per shape only: exported at its example shape
     quantized: Any = None  # the symbolic model quantised to int8 (.quantize), once asked for
 
 
@@ -220,12 +231,6 @@ def _state(network: nn.Module) -> _NetworkState:
         if state is None or state.version != version:
             state = _NETWORKS[network] = _NetworkState(version)
         return state
-
-
-def known_failure(network: nn.Module, arch: str | None = None) -> str | None:
-    """Why the network (at its current weights) failed to convert before, or will (its
-    architecture ``arch`` crashes the converter), or None."""
-    return CRASHING_CONVERSIONS.get(arch or "") or _state(network).failure
 
 
 # --- conversion ------------------------------------------------------------------------------
@@ -346,14 +351,63 @@ def _symbolic(network: nn.Module, state: _NetworkState, folder: Path | None) -> 
     state.symbolic, state.side_step = False, 1
 
 
-def side_step(network: nn.Module) -> int:
-    """The step the sides of ``network``'s inputs must be multiples of (1: any side), exporting
-    the symbolic model if that has not been done."""
+def convert(network: nn.Module, graph: GraphInput | None = None) -> _NetworkState:
+    """Convert ``network`` (taking what ``graph`` says, when given) for OpenVINO now, once per
+    weights version: the symbolic export, or, for a network that exports per shape only, its
+    export at :meth:`GraphInput.example_shape`. Raises :class:`ConversionFailed` (remembered: a
+    second call raises at once)."""
+    if graph is not None:
+        _GRAPHS[network] = graph
+    arch = graph_input(network).arch
+    if arch in CRASHING_CONVERSIONS:
+        raise ConversionFailed(CRASHING_CONVERSIONS[arch])
     state = _state(network)
-    if state.symbolic is None and state.failure is None:
-        with network_lock(network):
-            _symbolic(network, state, cache_dir())
-    return state.side_step
+    with network_lock(network):  # one conversion at a time per network, and none during a torch pass
+        _convert(network, state, cache_dir())
+    return state
+
+
+def _convert(network: nn.Module, state: _NetworkState, folder: Path | None) -> None:
+    """:func:`convert`'s work; the caller holds the network's lock."""
+    if state.failure is not None:
+        raise ConversionFailed(state.failure)
+    _symbolic(network, state, folder)
+    if state.symbolic is not False or state.proved:
+        return
+    try:
+        _cached_export(network, state, graph_input(network).example_shape(), folder)
+    except ConversionFailed as failure:
+        state.failure = failure.reason
+        raise
+    except Exception as error:  # noqa: BLE001 (exporters and converters raise many types)
+        state.failure = _one_line(error)
+        raise ConversionFailed(state.failure) from error
+    state.proved = True
+
+
+def side_step(network: nn.Module) -> int:
+    """The step the sides of ``network``'s inputs must be multiples of (1: any side), converting
+    it if that has not been done. Raises :class:`ConversionFailed`."""
+    return convert(network).side_step
+
+
+def converts_symbolically(network: nn.Module) -> bool:
+    """Whether one converted model of ``network`` serves every side (int8 needs that), converting
+    it if that has not been done. Raises :class:`ConversionFailed`."""
+    return convert(network).symbolic is not False
+
+
+def symbolic_model(network: nn.Module, precision: str = "fp32") -> Any:
+    """The converted model of ``network`` that serves every side (quantised for int8), as the
+    backend reshapes and compiles it; a UsageError for a network that converts per shape only."""
+    state = convert(network)
+    with network_lock(network):
+        if precision == "int8":
+            return _quantized_model(network, state, cache_dir())
+    if state.symbolic is False:
+        raise UsageError(f"{graph_input(network).arch} converts per shape only")
+    return state.symbolic
+
 
 def _quantized_model(network: nn.Module, state: Any, folder: Path | None) -> Any:
     """The network's symbolic OpenVINO model quantised by :data:`RECIPE` on the default
@@ -388,8 +442,13 @@ def _quantized_model(network: nn.Module, state: Any, folder: Path | None) -> Any
 def _model_for(network: nn.Module, state: _NetworkState, shape: Shape, folder: Path | None,
                precision: str = "fp32") -> Any:
     """A converted model (quantised for int8) with its input fixed to ``shape``; caller holds the
-    network's lock."""
-    _symbolic(network, state, folder)
+    network's lock. A network that converted once but not at ``shape`` (its per-shape export
+    fails there, or its weights changed since into something that does not convert) is an
+    ImageError naming the shape."""
+    try:
+        _convert(network, state, folder)
+    except ConversionFailed as failure:
+        raise _shape_failure(network, shape, failure.reason) from failure
     minimum = graph_input(network).symbolic_minimum()
     symbolic_fits = all(side % state.side_step == 0 and minimum <= side <= SYMBOLIC_MAX for side in shape[2:])
     if precision == "int8":
@@ -404,12 +463,17 @@ def _model_for(network: nn.Module, state: _NetworkState, shape: Shape, folder: P
     else:
         try:
             model = _cached_export(network, state, shape, folder)
-        except ConversionFailed:
-            raise
+        except ConversionFailed as failure:
+            raise _shape_failure(network, shape, failure.reason) from failure
         except Exception as error:  # noqa: BLE001 (exporters and converters raise many types)
-            raise ConversionFailed(_one_line(error)) from error
+            raise _shape_failure(network, shape, _one_line(error)) from error
     model.reshape({0: list(shape)})
     return model
+
+
+def _shape_failure(network: nn.Module, shape: Shape, reason: str) -> ImageError:
+    return ImageError(None, f"OpenVINO cannot convert {graph_input(network).arch} for a {shape[2]}x{shape[3]} "
+                      f"input ({reason}); backend torch runs it")
 
 
 # --- compiled models -------------------------------------------------------------------------
@@ -454,7 +518,7 @@ def _compiled_key(network: nn.Module, shape: Shape, precision: str, threads: int
 
 def compiled_model(network: nn.Module, shape: Shape, precision: str, threads: int) -> _Compiled:
     """The network compiled for ``shape``, converting and compiling at most once (per process
-    for the conversion, per disk cache for both). Raises :class:`ConversionFailed`."""
+    for the conversion, per disk cache for both)."""
     return _compiled(network, _compiled_key(network, shape, precision, threads))
 
 
@@ -465,8 +529,6 @@ def _compiled(network: nn.Module, key: tuple) -> _Compiled:
         if key in _COMPILED:
             _COMPILED.move_to_end(key)
             return _COMPILED[key]
-    if state.failure is not None:
-        raise ConversionFailed(state.failure)
     # The network's lock: one conversion at a time per network, and none during a torch pass
     # (DIANet's cell holds per-pass state).
     with network_lock(network):
@@ -474,11 +536,7 @@ def _compiled(network: nn.Module, key: tuple) -> _Compiled:
             if key in _COMPILED:
                 return _COMPILED[key]
         folder = cache_dir()
-        try:
-            model = _model_for(network, state, shape, folder, precision)
-        except ConversionFailed as failure:
-            state.failure = failure.reason
-            raise
+        model = _model_for(network, state, shape, folder, precision)
         entry = _Compiled(openvino_core().compile_model(model, "CPU", _compile_config(precision, threads, folder)))
         with _COMPILED_GUARD:
             _COMPILED[key] = entry
@@ -493,96 +551,70 @@ def _is_allocation_failure(error: RuntimeError) -> bool:
 
 
 class OpenVINOBackend:
-    """Runs ``network`` (a CPU module in eval mode) through OpenVINO in ``precision`` (fp32, bf16 or int8).
+    """Runs ``network`` (a CPU module in eval mode) through OpenVINO in ``precision`` (fp32, bf16
+    or int8) on ``(1, C, h, w)`` float32 numpy arrays, returning numpy arrays.
 
-    ``fallback``, when given, builds the backend to use instead (with its warnings) if the
-    network cannot be converted: the conversion is tried at the first tile, and a failure then
-    warns once and hands every tile to the fallback. Without one, a failure is a UsageError.
+    Building it converts the network (:func:`convert`; int8 also quantises it) and raises
+    :class:`ConversionFailed` where that fails; what it runs (``name``, ``precision``, ``shapes``)
+    is fixed from then on.
     """
 
+    name = "openvino"
     device = torch.device("cpu")
+    takes_numpy = True
 
-    def __init__(
-        self,
-        network: nn.Module,
-        precision: str,
-        threads: int | None = None,
-        fallback: Callable[[], tuple[Any, list[str]]] | None = None,
-        graph: GraphInput | None = None,
-    ) -> None:
+    def __init__(self, network: nn.Module, precision: str, threads: int | None = None,
+                 graph: GraphInput | None = None) -> None:
         if precision not in OPENVINO_HINTS:
             raise UsageError(f"the openvino backend runs {', '.join(OPENVINO_HINTS)}, not {precision}")
-        self.network, self._precision = network, precision
-        self.graph = graph or graph_input(network)
-        _GRAPHS[network] = self.graph
+        state = convert(network, graph)
+        self.network, self.precision, self.graph = network, precision, graph_input(network)
         self.threads = threads or torch.get_num_threads()
-        self._fallback_factory, self._fallback = fallback, None
-        self._fallback_lock = threading.Lock()
+        # Tiles in steps of SHAPE_STEP, sides in the network's side step and at least the graph's minimum.
+        self.shapes = ShapePolicy(SHAPE_STEP, state.side_step, self.graph.requirements.minimum)
+        if precision == "int8":
+            with network_lock(network):
+                _quantized_model(network, state, cache_dir())
         # The compiled model of the last shape run, held beyond the shared LRU: backends taking
         # turns over more shapes than it holds do not compile again at every call.
         self._recent: tuple[tuple, _Compiled] | None = None
 
-    @property
-    def name(self) -> str:
-        return "openvino" if self._fallback is None else self._fallback.name
-
-    @property
-    def precision(self) -> str:
-        return self._precision if self._fallback is None else self._fallback.precision
-
-    @property
-    def shapes(self) -> ShapePolicy:
-        """Tiles in steps of SHAPE_STEP, sides in the network's side step (asking for it exports
-        the network) and at least the graph's minimum."""
-        if self._fallback is not None:
-            return self._fallback.shapes
-        return ShapePolicy(SHAPE_STEP, side_step(self.network), self.graph.requirements.minimum)
+    @staticmethod
+    def precision_support(device: torch.device) -> PrecisionSupport:
+        """bf16 is fast where OpenVINO's CPU plugin computes it (AVX512-BF16 or AMX: it reports
+        ``BF16`` among its capabilities; elsewhere it ignores the hint and computes f32); int8
+        runs where NNCF is installed to quantise."""
+        return PrecisionSupport(
+            "openvino", device.type == "cpu" and kernels.openvino_cpu_has_fast_bf16(),
+            "bf16 has no fast kernels in OpenVINO on this CPU (needs AVX512-BF16 or AMX)",
+            kernels.nncf_missing_reason())
 
     def session(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()  # no state outside each call
 
     def runtime_precision(self, shape: Shape) -> str:
         """The precision OpenVINO computes in for ``shape`` (the plugin may ignore the bf16 hint)."""
-        if self._precision == "int8":
+        if self.precision == "int8":
             return "int8"
-        hint = compiled_model(self.network, shape, self._precision, self.threads).compiled.get_property(
+        hint = compiled_model(self.network, shape, self.precision, self.threads).compiled.get_property(
             "INFERENCE_PRECISION_HINT").get_type_name()
         return {"f32": "fp32"}.get(hint, hint)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self._fallback is not None:
-            with network_lock(self.network):
-                return self._fallback(x)
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         shape = tuple(x.shape)
-        key = _compiled_key(self.network, shape, self._precision, self.threads)
+        key = _compiled_key(self.network, shape, self.precision, self.threads)
         recent = self._recent
         if recent is not None and recent[0] == key:
             compiled = recent[1]
         else:
-            try:
-                compiled = _compiled(self.network, key)
-            except ConversionFailed as failure:
-                self._fall_back(failure.reason)
-                return self(x)
+            compiled = _compiled(self.network, key)
             self._recent = (key, compiled)
-        array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
         try:
-            return torch.from_numpy(compiled.run(array))
+            return compiled.run(np.ascontiguousarray(x, dtype=np.float32))
         except RuntimeError as error:
             if _is_allocation_failure(error):
                 raise MemoryError(f"OpenVINO could not allocate memory for a {shape} input") from error
             raise
-
-    def _fall_back(self, reason: str) -> None:
-        problem = cannot_convert(self.graph.arch, reason)
-        if self._fallback_factory is None:
-            raise refusal(problem)
-        with self._fallback_lock:
-            if self._fallback is None:
-                backend, notes = self._fallback_factory()
-                for note in [fallback_note(problem), *notes]:
-                    warnings.warn(note, stacklevel=4)
-                self._fallback = backend
 
 
 def cannot_convert(arch: str, reason: str) -> str:
@@ -601,6 +633,5 @@ def refusal(problem: str) -> UsageError:
 
 __all__ = [
     "CACHE_ENV", "ConversionFailed", "GraphInput", "OpenVINOBackend", "cache_dir", "cannot_convert", "compiled_model",
-    "fallback_note", "known_failure", "network_fingerprint", "refusal",
-    "side_step",
+    "convert", "converts_symbolically", "fallback_note", "symbolic_model", "network_fingerprint", "refusal", "side_step",
 ]
