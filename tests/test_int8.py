@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import math
 import re
-import warnings
 
 import numpy as np
 import pytest
@@ -16,7 +15,6 @@ import torch
 
 import srapp
 from srapp.archs import RCAN, SAN
-from srapp.checkpoints.exports import export_model
 from srapp.cli import main
 from srapp.engine import kernels, precision as precision_policy
 from srapp.engine.backends import auto_int8, build_backend, quantize
