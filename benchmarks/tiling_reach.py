@@ -45,6 +45,9 @@ def smooth(height: int, width: int, seed: int) -> np.ndarray:
 
 
 def far_influence(network: torch.nn.Module, distance: int = 24) -> float:
+    """How much the input pixels ``distance`` or more pixels away from the centre output pixel of a
+    64x64 input move it, against its own input pixel (the largest absolute gradient over the
+    centre's; also asserted by tests/test_foreign_models.py)."""
     x = torch.from_numpy(smooth(64, 64, 1).transpose(2, 0, 1).copy())[None].requires_grad_(True)
     y = network(x)
     factor = y.shape[-1] // 64

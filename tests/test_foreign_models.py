@@ -7,6 +7,7 @@ licence flag of ``spandrel_extra_arches`` architectures, and the command line ov
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import sys
 import types
 import warnings
@@ -180,17 +181,14 @@ def test_a_model_that_discourages_tiling_runs_whole_within_the_bound_and_warns_b
 
 def _far_influence(name: str, distance: int) -> float:
     """How much the input pixels ``distance`` or more pixels away from an output pixel move it,
-    against its own input pixel (the largest absolute gradient, over the centre's)."""
+    against its own input pixel: the figure ``benchmarks/tiling_reach.py`` prints, by its code."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "tiling_reach.py"
+    spec = importlib.util.spec_from_file_location("tiling_reach_for_tests", path)
+    tiling_reach = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tiling_reach)
     network = ARCHITECTURES[name]().eval()
     network.load_state_dict(_state(name))
-    x = torch.from_numpy(smooth(64, 64, seed=1).transpose(2, 0, 1).copy())[None].requires_grad_(True)
-    y = network(x)
-    factor = y.shape[-1] // 64
-    y[0, :, 32 * factor, 32 * factor].sum().backward()
-    gradient = x.grad[0].abs().sum(0)
-    far = torch.ones_like(gradient, dtype=torch.bool)
-    far[32 - distance + 1:32 + distance, 32 - distance + 1:32 + distance] = False
-    return float(gradient[far].max() / gradient[32, 32])
+    return tiling_reach.far_influence(network, distance)
 
 
 def test_omnisr_output_depends_on_pixels_beyond_any_tile_overlap(saved):
