@@ -160,6 +160,16 @@ def test_old_results_are_swept(server):
     assert not stale.exists() and (service.work_root / "examples").is_dir()
 
 
+def open_page(browser, url: str, image: Path | None = None, height: int = 1200):
+    """A new page of the app at ``url`` (1280 wide, ``height`` high), with ``image`` chosen as the
+    input when given."""
+    page = browser.new_page(viewport={"width": 1280, "height": height})
+    page.goto(url)
+    if image is not None:
+        page.locator("#input-image input[type=file]").set_input_files(str(image))
+    return page
+
+
 @needs_chromium
 def test_browser_uploads_upscales_and_shows_the_result(server, image_file, tmp_path):
     from playwright.sync_api import expect, sync_playwright
@@ -167,9 +177,7 @@ def test_browser_uploads_upscales_and_shows_the_result(server, image_file, tmp_p
     screenshot = Path(os.environ.get("SRAPP_SCREENSHOT_DIR", tmp_path)) / "web-app.png"
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(server["url"])
-        page.locator("#input-image input[type=file]").set_input_files(str(image_file[1]))
+        page = open_page(browser, server["url"], image_file[1], height=1000)
         page.get_by_label("Model").first.click()
         page.get_by_role("option", name=re.compile(r"^bicubic\b")).click()  # labels say what each model is for
         page.locator("#upscale-button").click()
@@ -286,9 +294,7 @@ def test_browser_upscales_with_a_model_of_the_folder_and_an_uploaded_one(server,
     downloads = []
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1200})
-        page.goto(server["url"])
-        page.locator("#input-image input[type=file]").set_input_files(str(image_file[1]))
+        page = open_page(browser, server["url"], image_file[1])
         page.get_by_label("Model").first.click()
         page.get_by_role("option", name=re.compile(r"^compact-x2 \(Compact x2, permissive")).click()
         for step in ("folder", "upload"):
@@ -331,8 +337,7 @@ def test_each_page_load_offers_the_models_folder_as_it_is_then(server, image_fil
     try:
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            early = browser.new_page(viewport={"width": 1280, "height": 1200})
-            early.goto(server["url"])
+            early = open_page(browser, server["url"])
             assert not any(option.startswith("added-for-pages-x3") for option in offered(early))
             torch.save(Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=3).state_dict(), added)
             early.get_by_text("Use your own model").click()  # an upload kept in the folder by the early page
@@ -343,9 +348,7 @@ def test_each_page_load_offers_the_models_folder_as_it_is_then(server, image_fil
             assert kept.read_bytes() == upload.read_bytes()
             assert any(option.startswith("added-for-pages-x3 (Compact x3") for option in offered(early))
 
-            late = browser.new_page(viewport={"width": 1280, "height": 1200})  # a second page load sees both
-            late.goto(server["url"])
-            late.locator("#input-image input[type=file]").set_input_files(str(image_file[1]))
+            late = open_page(browser, server["url"], image_file[1])  # a second page load sees both
             options = offered(late, close=False)
             assert any(option.startswith("added-for-pages-x3 (Compact x3, permissive") for option in options)
             assert any(option.startswith("kept-upload-x2 (Compact x2, permissive") for option in options)
